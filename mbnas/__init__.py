@@ -1,0 +1,26 @@
+"""mbnas: neural architecture search over the MobileNet design space.
+
+``import mbnas`` is light (no torch); :func:`build` imports torch when called.
+"""
+
+from __future__ import annotations
+
+from mbnas.cost import Cost, count
+from mbnas.encoding import decode, encode
+from mbnas.errors import MbnasError
+from mbnas.seeds import parse_arch
+from mbnas.spec import Arch, Head, Stage, Stem
+
+__version__ = "0.1.0"
+
+__all__ = ["Arch", "Cost", "Head", "MbnasError", "Stage", "Stem", "build", "count", "decode",
+           "encode", "parse_arch", "__version__"]
+
+
+def build(arch, *, width=None, resolution=None, num_classes=None, dropout: float = 0.0):
+    """The ``torch.nn.Module`` for ``arch``: an :class:`Arch`, seed name, spec file or string."""
+    from mbnas.builder import build as _build
+
+    if not isinstance(arch, Arch):
+        arch = parse_arch(str(arch), width=width, resolution=resolution, num_classes=num_classes)
+    return _build(arch, dropout=dropout)

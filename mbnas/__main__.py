@@ -1,0 +1,5 @@
+import sys
+
+from mbnas.cli import main
+
+sys.exit(main())

@@ -1,0 +1,53 @@
+"""Plain-text tables of an architecture and its cost (no pandas: ``count`` stays light)."""
+
+from __future__ import annotations
+
+from mbnas.cost import ZERO, Cost, LayerCost
+from mbnas.encoding import encode_stage
+from mbnas.spec import Arch, resolve
+from mbnas.units import format_count
+
+
+def _text_table(header: list[str], rows: list[list[str]], right: set[int]) -> str:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.rjust(w) if i in right else c.ljust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
+
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def stage_rows(arch: Arch, layers: list[LayerCost]) -> list[dict]:
+    """One row per stem, stage, head and classifier: what it is, its output, its cost."""
+    net = resolve(arch)
+    totals: dict[str, Cost] = {}
+    for layer in layers:
+        totals[layer.group] = totals.get(layer.group, ZERO) + layer.cost
+    outputs = {b.name.split(".", 1)[0]: (b.out_channels, b.out_size) for b in net.blocks}
+    outputs["classifier"] = (arch.num_classes, 1)
+    described = {"stem": f"conv k{arch.stem.kernel} s{arch.stem.stride}",
+                 "head": "conv 1x1", "classifier": "avgpool + fc"}
+    described.update({f"stage{i}": encode_stage(s) for i, s in enumerate(arch.stages, 1)})
+    return [{"layer": group, "spec": described[group], "channels": outputs[group][0],
+             "size": outputs[group][1], "macs": cost.macs, "params": cost.params,
+             "weights": cost.weights} for group, cost in totals.items()]
+
+
+def stage_table(arch: Arch, layers: list[LayerCost]) -> str:
+    """The stage-by-stage cost table that ``mbnas count`` prints, with totals."""
+    rows = stage_rows(arch, layers)
+    macs = sum(r["macs"] for r in rows)
+    params = sum(r["params"] for r in rows)
+    weights = sum(r["weights"] for r in rows)
+    body = [[r["layer"], r["spec"], f"{r['channels']}x{r['size']}x{r['size']}",
+             format_count(r["macs"], 2), f"{100 * r['macs'] / macs:.1f}%",
+             format_count(r["params"], 2), f"{100 * r['params'] / params:.1f}%"] for r in rows]
+    table = _text_table(["layer", "spec", "output", "MACs", "%", "params", "%"], body,
+                        right={3, 4, 5, 6})
+    summary = (f"{format_count(macs)} MACs, {format_count(params, 2)} params "
+               f"({format_count(weights, 2)} weights) at width {arch.width:g}, "
+               f"{arch.resolution}x{arch.resolution}, {arch.num_classes} classes")
+    note = ("MACs count convolutions and the classifier, one per multiply-add "
+            "(the papers' convention).")
+    return f"{table}\n\n{summary}\n{note}"

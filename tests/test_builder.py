@@ -1,0 +1,61 @@
+"""The built module against the analytic counter: exactly equal, never approximately."""
+
+import pytest
+import torch
+from hypothesis import given, settings
+from strategies import archs
+from torch.utils.flop_counter import FlopCounterMode
+
+from mbnas.builder import build
+from mbnas.cost import count
+from mbnas.seeds import parse_arch
+
+
+def measured_macs(model: torch.nn.Module, resolution: int) -> int:
+    """torch's own count of conv + matmul FLOPs, halved (one multiply-add = 2 FLOPs)."""
+    model.eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(torch.zeros(1, 3, resolution, resolution))
+    return counter.get_total_flops() // 2
+
+
+def n_params(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v1", "mobilenet_v2"])
+@pytest.mark.parametrize("width", [0.35, 1.0, 1.4])
+def test_seeds_built_match_the_analytic_count(name, width):
+    arch = parse_arch(name, width=width, resolution=224)
+    model = build(arch)
+    cost = count(arch)
+    assert measured_macs(model, 224) == cost.macs
+    assert n_params(model) == cost.params
+    weights = sum(m.weight.numel() for m in model.modules()
+                  if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)))
+    assert weights == cost.weights
+
+
+@settings(max_examples=120)
+@given(archs())
+def test_random_specs_built_match_the_analytic_count(arch):
+    model = build(arch)
+    cost = count(arch)
+    assert measured_macs(model, arch.resolution) == cost.macs
+    assert n_params(model) == cost.params
+
+
+@pytest.mark.parametrize("resolution", [17, 32, 33, 96, 225])
+def test_any_allowed_resolution_runs(resolution):
+    model = build(parse_arch("mobilenet_v2", width=0.35, resolution=resolution, num_classes=10))
+    model.eval()
+    assert model(torch.zeros(2, 3, resolution, resolution)).shape == (2, 10)
+
+
+def test_blocks_read_like_the_paper():
+    model = build(parse_arch("mobilenet_v2"))
+    first, second = model.features[1], model.features[2]
+    assert isinstance(first.expand, torch.nn.Identity)  # t = 1: no expansion conv
+    assert second.expand[0].out_channels == 96 and second.depthwise[0].groups == 96
+    assert len(second.project) == 2  # linear bottleneck: conv + BN, no activation
+    assert second.residual is False and model.features[3].residual is True

@@ -1,0 +1,76 @@
+import json
+import subprocess
+import sys
+
+import pytest
+from cli import assert_usage_error, run
+
+from mbnas.encoding import encode, save_file
+from mbnas.seeds import parse_arch
+
+
+def count_json(*args: str) -> dict:
+    result = run("count", *args, "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_v1_and_v2_headline_figures():
+    v1, v2 = count_json("mobilenet_v1"), count_json("mobilenet_v2")
+    assert round(v1["macs"] / 1e6) == 569 and round(v1["weights"] / 1e6, 1) == 4.2
+    assert v2["macs"] // 10**6 == 300 and v2["weights"] // 10**5 == 34
+    assert v2["params"] == 3_504_872
+    assert {"arch", "width", "resolution", "num_classes"} <= v2.keys()
+    assert isinstance(v2["macs"], int) and isinstance(v2["params"], int)
+
+
+def test_the_three_arch_forms_agree(tmp_path):
+    arch = parse_arch("mobilenet_v2", width=0.75, resolution=160, num_classes=10)
+    save_file(arch, tmp_path / "spec.yaml")
+    by_seed = count_json("mobilenet_v2", "--width", "0.75", "--resolution", "160",
+                         "--num-classes", "10")
+    by_file = count_json(str(tmp_path / "spec.yaml"))
+    by_string = count_json(encode(arch))
+    assert by_seed == by_file == by_string
+    assert by_seed["width"] == 0.75 and by_seed["resolution"] == 160
+
+
+def test_table_shows_stages_and_totals():
+    result = run("count", "mobilenet_v2")
+    assert result.returncode == 0
+    assert "stage7" in result.stdout and "ir_r4_k3_s2_e6_c64" in result.stdout
+    assert "300.8M MACs" in result.stdout and "3.50M params" in result.stdout
+
+
+def test_count_imports_no_heavy_framework():
+    code = ("import sys; from mbnas.cli import main; main(['count', 'mobilenet_v2']); "
+            "heavy = {'torch', 'ray', 'optuna', 'pandas'} & {m.split('.')[0] for m in sys.modules};"
+            "print('HEAVY', sorted(heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "HEAVY []" in out.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (["mobilenet_v3"], ["unknown architecture 'mobilenet_v3'", "mobilenet_v1"]),
+        (["ir_r1_k3_s1_c16_bogus"], ["unknown token 'bogus'"]),
+        (["ir_r1_k3_s1"], ["'c<number>' is required"]),
+        (["mobilenet_v2", "--width", "0"], ["--width", "positive"]),
+        (["mobilenet_v2", "--width", "abc"], ["--width", "not a number"]),
+        (["mobilenet_v2", "--resolution", "8"], ["resolution: 8 is too small", "at least 17"]),
+        (["mobilenet_v2", "--resolution", "-3"], ["--resolution"]),
+        (["mobilenet_v2", "--num-classes", "0"], ["--num-classes"]),
+        (["missing.yaml"], ["cannot read spec file 'missing.yaml'"]),
+        ([], ["the following arguments are required: ARCH"]),
+        (["mobilenet_v2", "--frobnicate"], ["unrecognized arguments: --frobnicate"]),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args, needles):
+    assert_usage_error(run("count", *args), *needles)
+
+
+def test_bad_spec_file_names_the_key(tmp_path):
+    path = tmp_path / "spec.yaml"
+    path.write_text("stages: [{block: ir, channels: 16, kernel: 4}]\n")
+    assert_usage_error(run("count", str(path)), "stages[0].kernel: 4 is not allowed", "3, 5, 7")
