@@ -86,6 +86,230 @@ def _cmd_count(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- proxy training ------------------------------------------------------------
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
+    return value
+
+
+def add_protocol_arguments(parser: argparse.ArgumentParser) -> None:
+    """The proxy protocol options, the same for train, baseline and search."""
+    from mbnas.protocol import DEFAULT_DATASET, DEFAULT_SUBSET, DEVICES, TrainConfig
+
+    defaults = TrainConfig()
+    g = parser.add_argument_group("proxy protocol")
+    g.add_argument("--dataset", default=DEFAULT_DATASET,
+                   help="fashion-mnist (default), cifar10, cifar100, folder, synthetic")
+    g.add_argument("--data-dir", help="where the data set lies (default: its usual place, "
+                                      "or $MBNAS_DATA)")
+    g.add_argument("--epochs", type=_positive_int, default=defaults.epochs,
+                   help=f"epochs per proxy training (default {defaults.epochs})")
+    g.add_argument("--subset", type=_nonneg_int, default=DEFAULT_SUBSET,
+                   help=f"training images used, 0 for all (default {DEFAULT_SUBSET})")
+    g.add_argument("--seed", type=_nonneg_int, default=defaults.seed, help="random seed")
+    g.add_argument("--device", choices=DEVICES, default=defaults.device,
+                   help="where to train (default auto: CUDA if present)")
+    g.add_argument("--threads", type=_positive_int,
+                   help="torch threads per training (default: all cores)")
+    g.add_argument("--batch-size", type=_positive_int, default=defaults.batch_size)
+    g.add_argument("--lr", type=_positive_float, default=defaults.lr,
+                   help=f"peak learning rate (default {defaults.lr})")
+
+
+def protocol_from_args(args: argparse.Namespace):
+    import os
+
+    from mbnas.protocol import Protocol, TrainConfig
+
+    data_dir = args.data_dir or os.environ.get("MBNAS_DATA") or None
+    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                         seed=args.seed, device=args.device, threads=args.threads)
+    return Protocol(dataset=args.dataset, data_dir=data_dir, subset=args.subset or None,
+                    train=config)
+
+
+class EpochProgress:
+    """One live line per epoch on stderr: progress bar, loss, throughput, time left."""
+
+    def __init__(self, epochs: int, start_epoch: int = 0) -> None:
+        import time
+
+        self.time = time.perf_counter
+        self.epochs = epochs
+        self.epoch = start_epoch
+        self.start = self.time()
+        self.live = sys.stderr.isatty()
+
+    def step(self, step: int, steps: int, loss: float) -> None:
+        if not self.live:
+            return
+        done = (self.epoch + step / steps) / self.epochs
+        elapsed = self.time() - self.start
+        left = elapsed / max(done, 1e-9) * (1 - done)
+        bar = "#" * int(20 * step / steps)
+        print(f"\r  epoch {self.epoch + 1}/{self.epochs} [{bar:<20}] loss {loss:.3f} "
+              f"time left {_duration(left)}   ", end="", file=sys.stderr, flush=True)
+
+    def epoch_done(self, result) -> None:
+        self.epoch = result.epoch
+        left = (self.time() - self.start) / self.epoch * (self.epochs - self.epoch)
+        end = "\r" if self.live else ""
+        print(f"{end}  epoch {result.epoch}/{self.epochs}  loss {result.loss:.3f}  "
+              f"val acc {100 * result.val_acc:.2f}%  {result.images_per_s:,.0f} img/s  "
+              f"{result.seconds:.1f}s  time left {_duration(left)}   ", file=sys.stderr)
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def _write_json(path, data) -> None:
+    """Write JSON atomically: a crash never leaves half a file."""
+    import os
+    from pathlib import Path
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    import time
+    from pathlib import Path
+
+    import torch
+
+    from mbnas.cost import count
+    from mbnas.encoding import encode
+    from mbnas.protocol import load_data, proxy_trainer
+
+    arch = arch_from_args(args)
+    protocol = protocol_from_args(args)
+    out = Path(args.out or f"runs/train/{time.strftime('%Y%m%d-%H%M%S')}")
+    data = load_data(protocol)
+    target = count(arch)
+    print(f"target: {encode(arch)}\n  {target.macs / 1e6:.1f}M MACs, "
+          f"{target.params / 1e6:.2f}M params at {arch.resolution}x{arch.resolution}",
+          file=sys.stderr)
+    progress = EpochProgress(protocol.train.epochs)
+    trainer = proxy_trainer(arch, protocol, progress=progress.step)
+    print(f"proxy: {data.name}, {len(data.train)} train / {len(data.val)} val images "
+          f"{data.size}x{data.size}, {protocol.train.epochs} epochs on {trainer.device}",
+          file=sys.stderr)
+    result = trainer.fit(on_epoch=progress.epoch_done)
+    test_acc = trainer.evaluate(data.test) if result.status == "ok" else 0.0
+    out.mkdir(parents=True, exist_ok=True)
+    torch.save(trainer.model.state_dict(), out / "model.pt")
+    from mbnas.proxy import proxy_arch
+
+    proxy = proxy_arch(arch, resolution=data.size, num_classes=data.num_classes)
+    metrics = {"arch": encode(arch), "proxy_arch": encode(proxy), "macs": target.macs,
+               "params": target.params, "dataset": data.name, "test_acc": test_acc,
+               "protocol": protocol.to_dict(), **result.to_dict()}
+    _write_json(out / "metrics.json", metrics)
+    if result.status != "ok":
+        print(f"mbnas: training diverged: {result.error}", file=sys.stderr)
+        return 1
+    print(f"val acc {100 * result.val_acc:.2f}%, test acc {100 * test_acc:.2f}% "
+          f"in {result.seconds:.1f}s; saved {out}/model.pt and metrics.json")
+    return 0
+
+
+# --- search --------------------------------------------------------------------
+
+
+def _budget(text: str) -> int:
+    from mbnas.units import parse_count
+
+    try:
+        return parse_count(text)
+    except MbnasError as err:
+        raise argparse.ArgumentTypeError(str(err).removeprefix("budget: ")) from None
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
+    return value
+
+
+def _faults(text: str) -> dict[int, str]:
+    """``1:raise,2:nan``: the Nth trial issued gets that fault (for tests)."""
+    out = {}
+    for item in filter(None, text.split(",")):
+        number, _, fault = item.partition(":")
+        if not number.isdigit() or fault not in ("raise", "nan", "oom", "kill", "slow"):
+            raise argparse.ArgumentTypeError(f"{item!r}: write N:raise|nan|oom|kill|slow")
+        out[int(number)] = fault
+    return out
+
+
+def _summary_table(outcome) -> str:
+    from mbnas.units import format_count
+
+    rows = []
+    if outcome.winner:
+        rows.append(("winner", outcome.winner))
+    rows += [(f"{r['name']} (reference)", r) for r in outcome.references]
+    lines = [f"{'':<26}{'val acc':>9}{'MACs':>10}{'params':>9}  arch"]
+    for label, r in rows:
+        acc = f"{100 * r['val_acc']:.2f}%" if r["state"] == "complete" else r["state"]
+        lines.append(f"{label:<26}{acc:>9}{format_count(r['macs']):>10}"
+                     f"{format_count(r['params'], 2):>9}  {r['arch']}")
+    return "\n".join(lines)
+
+
+def _cmd_search(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from mbnas.search import SearchSettings, run_search
+    from mbnas.units import format_count
+
+    settings = SearchSettings(
+        budget=args.budget, name=args.name or "", space=args.space, trials=args.trials,
+        objective=args.objective, sampler=args.sampler, resolution=args.resolution,
+        num_classes=args.num_classes or 1000, protocol=protocol_from_args(args),
+        concurrency=args.concurrency, cpus_per_trial=args.cpus_per_trial,
+        gpus_per_trial=args.gpus_per_trial, address=args.address,
+        early_stopping=not args.no_early_stopping, runs_dir=Path(args.runs_dir),
+        faults=args.inject_faults or {})
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    log(f"mbnas search: run {settings.run_dir}, budget {format_count(settings.budget)} MACs, "
+        f"{settings.trials} trials")
+    outcome = run_search(settings, log=log)
+    print(f"\nresults: {outcome.run_dir}/ (trials.csv, best.json; "
+          f"`mbnas show {outcome.run_dir}` for the table and plot)")
+    print(_summary_table(outcome))
+    counted = [r for r in outcome.rows if r["role"] != "reference"
+               and r["state"] not in ("over_budget", "interrupted", "queued", "running")]
+    if outcome.winner is None:
+        failed = [r for r in counted if r["state"] in ("failed", "diverged")]
+        if counted and len(failed) == len(counted):
+            first = failed[0]["error"] or failed[0]["state"]
+            print(f"mbnas: error: every search trial failed (first: {first}); see "
+                  f"{outcome.run_dir}/trials.csv", file=sys.stderr)
+            return 1
+        print("mbnas: no search trial finished within budget yet", file=sys.stderr)
+        return 1
+    return 0
+
+
 # --- entry point ---------------------------------------------------------------
 
 
@@ -104,6 +328,48 @@ def make_parser() -> argparse.ArgumentParser:
     add_arch_arguments(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_count)
+
+    p = sub.add_parser("train", help="proxy-train one architecture",
+                       description="Train the proxy network of an architecture (stem and "
+                                   "first downsampling stage at stride 1) on small images.")
+    add_arch_arguments(p)
+    add_protocol_arguments(p)
+    p.add_argument("--out", help="output folder (default runs/train/<time>)")
+    p.set_defaults(func=_cmd_train)
+
+    from mbnas.search import OBJECTIVES, SAMPLERS
+
+    p = sub.add_parser("search", help="search the space for the best network within a budget",
+                       description="Optuna proposes architectures within a multiply-add "
+                                   "budget; Ray Tune trains their proxies in parallel. "
+                                   "Rerunning the same command resumes the run.")
+    p.add_argument("--budget", type=_budget, required=True,
+                   help="MACs (papers' convention) on the target spec: 300M, 0.3G, 300e6")
+    p.add_argument("--name", help="run name under --runs-dir (default search-<budget>)")
+    p.add_argument("--runs-dir", default="runs", help="where runs live (default runs/)")
+    p.add_argument("--space", help="search space: a .yaml file or a name under "
+                                   "search_spaces/ (default mobilenet)")
+    p.add_argument("--trials", type=_positive_int, default=16,
+                   help="total search trials, counting those of earlier runs (default 16)")
+    p.add_argument("--objective", choices=OBJECTIVES, default="accuracy",
+                   help="accuracy under the budget (default), or pareto: accuracy and MACs")
+    p.add_argument("--sampler", choices=SAMPLERS, default="tpe")
+    p.add_argument("--resolution", type=_positive_int,
+                   help="target input resolution for pricing (default: the space's, 224)")
+    p.add_argument("--num-classes", type=_positive_int,
+                   help="target classes for pricing (default 1000)")
+    p.add_argument("--concurrency", type=_positive_int, default=1,
+                   help="trials at a time (default 1)")
+    p.add_argument("--cpus-per-trial", type=_positive_float,
+                   help="CPUs per trial (default: all CPUs / concurrency)")
+    p.add_argument("--gpus-per-trial", type=_fraction,
+                   help="GPUs per trial, fractions allowed (default 1 where GPUs exist)")
+    p.add_argument("--address", help="join a Ray cluster: auto, host:port or ray://host:port")
+    p.add_argument("--no-early-stopping", action="store_true",
+                   help="train every trial to the end (no ASHA)")
+    p.add_argument("--inject-faults", type=_faults, help=argparse.SUPPRESS)
+    add_protocol_arguments(p)
+    p.set_defaults(func=_cmd_search)
     return parser
 
 

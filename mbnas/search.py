@@ -1,0 +1,249 @@
+"""``mbnas search``: the run folder, its lock, and the two phases of a search.
+
+Phase 1 trains the references (canonical V1 and V2 at width 1.0) under the
+search's protocol, without early stopping; phase 2 runs the search trials.  Both
+go through Ray Tune (:mod:`mbnas.tune`) and are recorded in the run's Optuna
+study (:mod:`mbnas.study`), which is what a re-run resumes from.
+
+A run folder ``runs/<name>/`` holds ``run.json`` (the settings), ``study.db``,
+``ray/`` (Tune's experiment folders and logs), ``weights/`` (each finished
+trial's proxy weights), ``trials.csv`` and ``best.json``.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from mbnas.cost import count
+from mbnas.encoding import encode
+from mbnas.errors import MbnasError
+from mbnas.protocol import Protocol
+from mbnas.seeds import SEEDS, seed, with_overrides
+from mbnas.space import SearchSpace, resolve_space
+from mbnas.units import format_count
+
+OBJECTIVES = ("accuracy", "pareto")
+SAMPLERS = ("tpe", "random", "nsga2")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+CSV_COLUMNS = ["number", "name", "role", "state", "arch", "macs", "params", "val_acc", "epochs",
+               "seconds", "error", "checkpoint"]
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    budget: int
+    name: str = ""
+    space: str | None = None
+    trials: int = 16
+    objective: str = "accuracy"
+    sampler: str = "tpe"
+    resolution: int | None = None
+    num_classes: int = 1000
+    protocol: Protocol = field(default_factory=Protocol)
+    concurrency: int = 1
+    cpus_per_trial: float | None = None
+    gpus_per_trial: float | None = None
+    address: str | None = None
+    early_stopping: bool = True
+    runs_dir: Path = Path("runs")
+    faults: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def run_name(self) -> str:
+        if self.name:
+            return self.name
+        return f"search-{format_count(self.budget, 0) if self.budget % 10**6 == 0 else self.budget}"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.runs_dir / self.run_name
+
+
+def check_name(name: str) -> str:
+    if not _NAME.match(name):
+        raise MbnasError(f"run name {name!r} is not allowed; use letters, digits, '.', '_' "
+                         "and '-' (up to 64, starting with a letter or digit)")
+    return name
+
+
+def _fingerprint(settings: SearchSettings, space_text: str) -> dict:
+    """What must not change between runs of one search (else results are not comparable)."""
+    train = dataclasses.asdict(settings.protocol.train)
+    for key in ("device", "threads"):  # where it runs does not change what is measured
+        train.pop(key)
+    return {"budget": settings.budget, "objective": settings.objective,
+            "sampler": settings.sampler, "resolution": settings.resolution,
+            "num_classes": settings.num_classes,
+            "space_sha256": hashlib.sha256(space_text.encode()).hexdigest()[:16],
+            "dataset": settings.protocol.dataset, "subset": settings.protocol.subset,
+            "val_size": settings.protocol.val_size, "train": train}
+
+
+def _check_settings(run_dir: Path, fingerprint: dict) -> None:
+    path = run_dir / "run.json"
+    if not path.exists():
+        return
+    try:
+        stored = json.loads(path.read_text())["fingerprint"]
+    except (ValueError, KeyError):
+        raise MbnasError(f"{path} is damaged; move the run folder away or pick another --name") \
+            from None
+    for key, value in fingerprint.items():
+        if stored.get(key) != value:
+            raise MbnasError(
+                f"run {run_dir.name!r} was started with {key}={stored.get(key)!r}, this command "
+                f"asks for {value!r}; rerun with the same settings to resume, or use another "
+                "--name")
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write_trials_csv(rows: list[dict], path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+@dataclass
+class SearchOutcome:
+    run_dir: Path
+    winner: dict | None
+    references: list[dict]
+    front: list[dict]
+    rows: list[dict]
+    interrupted: list[int]
+    seeds: list[str]
+
+
+def prepare(settings: SearchSettings) -> tuple[SearchSpace, str]:
+    """Everything checked before a file is written: name, space, budget."""
+    check_name(settings.run_name)
+    if settings.trials < 1:
+        raise MbnasError(f"--trials: {settings.trials} must be at least 1")
+    space = resolve_space(settings.space)
+    from mbnas.seeds import spaces_dir
+
+    space_path = Path(settings.space) if settings.space and Path(settings.space).exists() \
+        else spaces_dir() / f"{settings.space or 'mobilenet'}.yaml"
+    cheapest = space.cheapest(resolution=settings.resolution, num_classes=settings.num_classes)
+    cheapest_macs = count(cheapest).macs
+    if cheapest_macs > settings.budget:
+        raise MbnasError(
+            f"budget {format_count(settings.budget)} MACs is below the cheapest member of space "
+            f"{space.name!r}, which costs {format_count(cheapest_macs)} "
+            f"({cheapest_macs:,} MACs: {encode(cheapest)}); raise --budget or widen the space")
+    return space, space_path.read_text()
+
+
+def run_search(settings: SearchSettings, *, log=print) -> SearchOutcome:
+    from mbnas.study import RunStudy
+
+    space, space_text = prepare(settings)
+    run_dir = settings.run_dir
+    fingerprint = _fingerprint(settings, space_text)
+    _check_settings(run_dir, fingerprint)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(run_dir / ".lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise MbnasError(f"run {settings.run_name!r} is in use by another mbnas search "
+                         f"(lock {run_dir / '.lock'}); wait for it or use another --name") \
+            from None
+    try:
+        if not (run_dir / "run.json").exists():
+            _write_text(run_dir / "run.json", json.dumps(
+                {"name": settings.run_name, "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+                 "space": space.name, "fingerprint": fingerprint}, indent=2) + "\n")
+        study = RunStudy(run_dir / "study.db", space, budget=settings.budget,
+                         objective=settings.objective, sampler=settings.sampler,
+                         seed=settings.protocol.train.seed, resolution=settings.resolution,
+                         num_classes=settings.num_classes)
+        interrupted = study.recover_interrupted()
+        if interrupted:
+            log(f"resuming: trials {', '.join(f'#{n}' for n in interrupted)} were cut off "
+                "by an interrupted run and are queued again")
+        seeds = study.enqueue_seeds()
+        _run_phases(settings, study, run_dir, log)
+        return _finish(study, run_dir, interrupted, seeds)
+    finally:
+        lock.release()
+
+
+def _run_phases(settings: SearchSettings, study, run_dir: Path, log) -> None:
+    from mbnas import tune as mtune
+
+    mtune.start_ray(settings.address)
+    resources = mtune.cluster_resources()
+    gpus = settings.gpus_per_trial
+    if gpus is None:
+        gpus = 1.0 if resources.get("GPU", 0) >= 1 and settings.protocol.train.device != "cpu" \
+            else 0.0
+    cpus = settings.cpus_per_trial or max(1.0, resources.get("CPU", 1) // settings.concurrency)
+    if cpus > resources.get("CPU", 0):
+        raise MbnasError(f"--cpus-per-trial {cpus:g} is more than the cluster's "
+                         f"{resources.get('CPU', 0):g} CPUs")
+    if gpus > resources.get("GPU", 0):
+        raise MbnasError(f"--gpus-per-trial {gpus:g} asks for GPUs the cluster does not have "
+                         f"({resources.get('GPU', 0):g})")
+    train = dataclasses.replace(settings.protocol.train, threads=max(1, int(cpus)),
+                                device="cuda" if gpus > 0 else "cpu")
+    protocol = dataclasses.replace(settings.protocol, train=train).to_dict()
+    common = {"storage": run_dir / "ray", "concurrency": settings.concurrency, "cpus": cpus,
+              "gpus": gpus, "epochs": train.epochs}
+    session = time.strftime("%Y%m%d-%H%M%S")
+    weights = (run_dir / "weights").resolve()
+
+    def save_csv() -> None:
+        write_trials_csv(study.rows(), run_dir / "trials.csv")
+
+    refs = study.reference_source(
+        {n: with_overrides(seed(n), resolution=settings.resolution,
+                           num_classes=settings.num_classes) for n in SEEDS})
+    if len(refs):
+        log(f"phase 1: training {len(refs)} reference(s) under the same protocol")
+        searcher = mtune.StudySearcher(refs, count=len(refs), protocol=protocol,
+                                       weights_dir=weights)
+        searcher.after_tell = save_csv
+        mtune.run_trials(searcher, name=f"references-{session}", early_stopping=False,
+                         label="references", **common)
+    remaining = settings.trials - study.counted()
+    if remaining > 0:
+        log(f"phase 2: {remaining} search trial(s) of {settings.trials} "
+            f"({settings.concurrency} at a time, {cpus:g} CPU + {gpus:g} GPU each)")
+        searcher = mtune.StudySearcher(study, count=remaining, protocol=protocol,
+                                       weights_dir=weights, faults=settings.faults)
+        searcher.after_tell = save_csv
+        mtune.run_trials(searcher, name=f"search-{session}",
+                         early_stopping=settings.early_stopping, label="search", **common)
+    else:
+        log(f"all {settings.trials} trials are already done; raise --trials to search further")
+
+
+def _finish(study, run_dir: Path, interrupted: list[int], seeds: list[str]) -> SearchOutcome:
+    rows = study.rows()
+    write_trials_csv(rows, run_dir / "trials.csv")
+    winner = study.winner()
+    references = [r for r in rows if r["role"] == "reference"]
+    front = study.pareto_front()
+    best = {"budget": study.budget, "winner": winner, "references": references,
+            "pareto_front": front}
+    _write_text(run_dir / "best.json", json.dumps(best, indent=2) + "\n")
+    return SearchOutcome(run_dir, winner, references, front, rows, interrupted, seeds)

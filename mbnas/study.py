@@ -1,0 +1,307 @@
+"""The one module that touches Optuna: a run's studies, kept in SQLite.
+
+A run holds two studies in ``study.db``: ``search`` (the candidates, sampled
+from the space, asked and told here) and ``references`` (canonical V1 and V2,
+trained under the same protocol but outside the search: they never steer the
+sampler and are never the winner).
+
+Budgets: every sample is priced before anything trains.  One over budget is told
+to Optuna as an infeasible, pruned trial (``Trial.set_constraint``), so TPE and
+NSGA-II learn where the budget bites, and its repaired neighbour
+(:meth:`SearchSpace.repair`) is enqueued and trained instead.  An ask therefore
+costs at most two samples: sampling never loops.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+from mbnas.cost import count
+from mbnas.encoding import decode, encode
+from mbnas.errors import MbnasError
+from mbnas.search import OBJECTIVES, SAMPLERS
+from mbnas.space import SearchSpace
+from mbnas.spec import Arch
+
+SEARCH, REFERENCES = "search", "references"
+CONSTRAINT = "macs_over_budget"
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One architecture to train: its study trial number, spec, price and role."""
+
+    number: int  # the search study's trial number; negative for references
+    arch: Arch
+    macs: int
+    params: int
+    role: str  # "search", "seed: mobilenet_v2 x0.75", "rerun of #7", "reference"
+    name: str = ""  # references: the seed's name
+
+    @property
+    def key(self) -> str:
+        """A file-name-safe id: ``trial-7`` or ``reference-mobilenet_v2``."""
+        return f"reference-{self.name}" if self.number < 0 else f"trial-{self.number}"
+
+
+def _sampler(name: str, seed: int | None, objective: str) -> optuna.samplers.BaseSampler:
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=8)
+    return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True,
+                                      constant_liar=True, n_startup_trials=8)
+
+
+class RunStudy:
+    """The search and reference studies of one run."""
+
+    def __init__(self, db: Path, space: SearchSpace, *, budget: int, objective: str = "accuracy",
+                 sampler: str = "tpe", seed: int | None = 0, resolution: int | None = None,
+                 num_classes: int = 1000) -> None:
+        if objective not in OBJECTIVES:
+            raise MbnasError(f"objective: {objective!r} is not allowed; choose one of "
+                             f"{', '.join(OBJECTIVES)}")
+        if sampler not in SAMPLERS:
+            raise MbnasError(f"sampler: {sampler!r} is not allowed; choose one of "
+                             f"{', '.join(SAMPLERS)}")
+        self.space, self.budget, self.objective = space, budget, objective
+        self.resolution, self.num_classes = resolution, num_classes
+        storage = optuna.storages.RDBStorage(
+            f"sqlite:///{db}", engine_kwargs={"connect_args": {"timeout": 60}})
+        directions = ["maximize", "minimize"] if objective == "pareto" else ["maximize"]
+        self.study = optuna.create_study(study_name=SEARCH, storage=storage,
+                                         load_if_exists=True, directions=directions,
+                                         sampler=_sampler(sampler, seed, objective))
+        self.references = optuna.create_study(study_name=REFERENCES, storage=storage,
+                                              load_if_exists=True, direction="maximize")
+        self._live: dict[int, optuna.Trial] = {}
+
+    # --- pricing ----------------------------------------------------------------
+
+    def target(self, params: dict) -> Arch:
+        return self.space.arch(params, resolution=self.resolution, num_classes=self.num_classes)
+
+    def cheapest(self) -> tuple[Arch, int]:
+        arch = self.space.cheapest(resolution=self.resolution, num_classes=self.num_classes)
+        return arch, count(arch).macs
+
+    # --- the run's life cycle -------------------------------------------------------
+
+    def recover_interrupted(self) -> list[int]:
+        """Trials left RUNNING by a killed driver: mark them failed, queue them again."""
+        stale = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        for t in stale:
+            self.study.set_trial_user_attr(t.number, "error", "interrupted: the search "
+                                           "process stopped while this trial ran")
+            self.study.tell(t.number, state=TrialState.FAIL)
+            if not t.user_attrs.get("over_budget"):
+                self.study.enqueue_trial(t.params, user_attrs={"role": f"rerun of #{t.number}"},
+                                         skip_if_exists=False)
+        return [t.number for t in stale]
+
+    def enqueue_seeds(self) -> list[str]:
+        """Once per run: the widest variant of each space seed that fits the budget."""
+        if self.study.user_attrs.get("seeds_enqueued"):
+            return []
+        queued = []
+        for name, text in self.space.seeds:
+            base = decode(text)
+            for width in sorted(self.space.width, reverse=True):
+                arch = self.space.arch(self.space.params_of(_with(base, width=width)),
+                                       resolution=self.resolution, num_classes=self.num_classes)
+                if count(arch).macs <= self.budget:
+                    role = f"seed: {name} x{width:g}"
+                    self.study.enqueue_trial(self.space.params_of(_with(base, width=width)),
+                                             user_attrs={"role": role})
+                    queued.append(role)
+                    break
+        self.study.set_user_attr("seeds_enqueued", True)
+        return queued
+
+    def counted(self) -> int:
+        """Trials that count toward ``--trials``: trained to the end, stopped or failed
+        for a reason of their own (not over-budget samples, not interrupted ones)."""
+        n = 0
+        for t in self.study.get_trials(deepcopy=False):
+            if t.user_attrs.get("over_budget"):
+                continue
+            if t.state in (TrialState.COMPLETE, TrialState.PRUNED):
+                n += 1
+            elif t.state == TrialState.FAIL and not t.user_attrs.get("error", "").startswith(
+                    "interrupted"):
+                n += 1
+        return n
+
+    def ask(self) -> Candidate:
+        """The next candidate within budget (at most two samples, see the module doc)."""
+        trial = self.study.ask()
+        params = self.space.sample(trial.suggest_categorical)
+        arch = self.target(params)
+        cost = count(arch)
+        trial.set_user_attr("arch", encode(arch))
+        trial.set_user_attr("macs", cost.macs)
+        trial.set_user_attr("params", cost.params)
+        trial.set_constraint(CONSTRAINT, float(cost.macs - self.budget))
+        if cost.macs > self.budget:
+            repaired = self.space.repair(params, self.budget, resolution=self.resolution,
+                                         num_classes=self.num_classes)
+            trial.set_user_attr("over_budget", True)
+            self.study.enqueue_trial(repaired, user_attrs={"role": f"repair of #{trial.number}"})
+            self.study.tell(trial, state=TrialState.PRUNED)
+            trial = self.study.ask()
+            params = self.space.sample(trial.suggest_categorical)
+            arch = self.target(params)
+            cost = count(arch)
+            if cost.macs > self.budget:  # cannot happen: repair() guarantees the fit
+                raise RuntimeError(f"repaired trial #{trial.number} is over budget")
+            trial.set_user_attr("arch", encode(arch))
+            trial.set_user_attr("macs", cost.macs)
+            trial.set_user_attr("params", cost.params)
+            trial.set_constraint(CONSTRAINT, float(cost.macs - self.budget))
+        role = trial.user_attrs.get("role", "search")
+        if "role" not in trial.user_attrs:
+            trial.set_user_attr("role", role)
+        self._live[trial.number] = trial
+        return Candidate(trial.number, arch, cost.macs, cost.params, role)
+
+    def report(self, number: int, val_acc: float, epoch: int) -> None:
+        """An epoch's validation accuracy (single objective only: Optuna cannot take
+        intermediate values of multi-objective trials)."""
+        trial = self._live.get(number)
+        if trial is not None and self.objective == "accuracy":
+            trial.report(val_acc, epoch)
+
+    def tell(self, number: int, *, status: str, val_acc: float = 0.0, epochs: int = 0,
+             seconds: float = 0.0, error: str = "", checkpoint: str = "") -> None:
+        """Record a finished trial: ``status`` is complete, stopped, diverged or failed."""
+        trial = self._live.pop(number, None) or number
+        attrs = {"status": status, "val_acc": val_acc, "epochs": epochs, "seconds": seconds,
+                 "error": error, "checkpoint": checkpoint}
+        for key, value in attrs.items():
+            self.study.set_trial_user_attr(number, key, value)
+        if status == "complete":
+            macs = self.study.trials[number].user_attrs["macs"]
+            values = [val_acc, macs / 1e6] if self.objective == "pareto" else val_acc
+            self.study.tell(trial, values)
+        elif status == "stopped":
+            self.study.tell(trial, state=TrialState.PRUNED)
+        else:
+            self.study.tell(trial, state=TrialState.FAIL)
+
+    # --- references ---------------------------------------------------------------
+
+    def reference_done(self, name: str) -> bool:
+        return any(t.user_attrs.get("name") == name and t.state == TrialState.COMPLETE
+                   for t in self.references.get_trials(deepcopy=False))
+
+    def add_reference(self, name: str, arch: Arch, *, status: str, val_acc: float,
+                      epochs: int, seconds: float, error: str = "",
+                      checkpoint: str = "") -> None:
+        cost = count(arch)
+        attrs = {"name": name, "arch": encode(arch), "macs": cost.macs, "params": cost.params,
+                 "status": status, "val_acc": val_acc, "epochs": epochs, "seconds": seconds,
+                 "error": error, "checkpoint": checkpoint, "role": "reference"}
+        ok = status == "complete"
+        self.references.add_trial(optuna.trial.create_trial(
+            state=TrialState.COMPLETE if ok else TrialState.FAIL,
+            value=val_acc if ok else None, user_attrs=attrs))
+
+    def reference_source(self, archs: dict[str, Arch]) -> References:
+        """The references still to train, as a source for the Ray searcher."""
+        todo = {n: a for n, a in archs.items() if not self.reference_done(n)}
+        return References(self, todo)
+
+    # --- results ------------------------------------------------------------------
+
+    def rows(self) -> list[dict]:
+        """One row per trial, references first: what ``trials.csv`` holds."""
+        rows = []
+        for t in self.references.get_trials(deepcopy=False):
+            rows.append(_row(t, number="", name=t.user_attrs.get("name", "")))
+        for t in self.study.get_trials(deepcopy=False):
+            rows.append(_row(t, number=t.number, name=""))
+        return rows
+
+    def winner(self) -> dict | None:
+        """The most accurate search trial trained to the end within budget (fewer MACs
+        break ties); never a reference."""
+        best = None
+        for row in self.rows():
+            if row["role"] == "reference" or row["state"] != "complete":
+                continue
+            if row["macs"] > self.budget:
+                continue
+            if best is None or (row["val_acc"], -row["macs"]) > (best["val_acc"], -best["macs"]):
+                best = row
+        return best
+
+    def pareto_front(self) -> list[dict]:
+        """Completed search trials not beaten on both accuracy and MACs by another."""
+        done = [r for r in self.rows() if r["role"] != "reference" and r["state"] == "complete"]
+        return sorted((r for r in done if not any(
+            o["val_acc"] >= r["val_acc"] and o["macs"] <= r["macs"]
+            and (o["val_acc"], -o["macs"]) != (r["val_acc"], -r["macs"]) for o in done)),
+            key=lambda r: r["macs"])
+
+
+class References:
+    """Canonical networks trained beside the search, recorded in the references study."""
+
+    def __init__(self, run: RunStudy, archs: dict[str, Arch]) -> None:
+        self.run = run
+        self.todo = [Candidate(-(i + 1), a, count(a).macs, count(a).params, "reference", n)
+                     for i, (n, a) in enumerate(archs.items())]
+        self.by_number = {c.number: c for c in self.todo}
+
+    def __len__(self) -> int:
+        return len(self.todo)
+
+    def ask(self) -> Candidate:
+        return self.todo.pop(0)
+
+    def report(self, number: int, val_acc: float, epoch: int) -> None:
+        pass
+
+    def tell(self, number: int, *, status: str, val_acc: float = 0.0, epochs: int = 0,
+             seconds: float = 0.0, error: str = "", checkpoint: str = "") -> None:
+        c = self.by_number[number]
+        self.run.add_reference(c.name, c.arch, status=status, val_acc=val_acc, epochs=epochs,
+                               seconds=seconds, error=error, checkpoint=checkpoint)
+
+
+def _with(arch: Arch, **changes) -> Arch:
+    import dataclasses
+
+    return dataclasses.replace(arch, **changes)
+
+
+_STATES = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "stopped",
+           TrialState.FAIL: "failed", TrialState.RUNNING: "running",
+           TrialState.WAITING: "queued"}
+
+
+def _row(t: optuna.trial.FrozenTrial, *, number, name: str) -> dict:
+    a = t.user_attrs
+    state = a.get("status") or _STATES[t.state]
+    if a.get("over_budget"):
+        state = "over_budget"
+    elif t.state == TrialState.FAIL and str(a.get("error", "")).startswith("interrupted"):
+        state = "interrupted"
+    elif t.state == TrialState.RUNNING:
+        state = "running"
+    val_acc = a.get("val_acc")
+    return {"number": number, "name": name, "role": a.get("role", "search"), "state": state,
+            "arch": a.get("arch", ""), "macs": a.get("macs", 0), "params": a.get("params", 0),
+            "val_acc": float(val_acc) if val_acc is not None else math.nan,
+            "epochs": a.get("epochs", 0), "seconds": round(float(a.get("seconds", 0.0)), 2),
+            "error": a.get("error", ""), "checkpoint": a.get("checkpoint", "")}

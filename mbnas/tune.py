@@ -1,0 +1,279 @@
+"""The one module that touches Ray: proxy trainings run as Ray Tune trials.
+
+The trainable is a plain function of its config: resume from ``tune.get_checkpoint()``,
+then one ``tune.report(metrics, checkpoint=...)`` per epoch.  The training loop
+itself (:mod:`mbnas.train`) knows nothing of Ray.  Which architecture each trial
+trains comes from :class:`StudySearcher`, a thin Ray ``Searcher`` over the run's
+Optuna study (kept in Optuna's own SQLite storage, so a restarted search resumes
+from the study rather than from Tune's experiment state).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mbnas.errors import MbnasError
+
+# Ray reads these at import: no usage reporting, no new-style console tables.
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+
+import ray  # noqa: E402
+from ray import tune  # noqa: E402
+from ray.tune.schedulers import ASHAScheduler  # noqa: E402
+from ray.tune.search import Searcher  # noqa: E402
+
+STATE_FILE = "state.pt"
+
+
+# --- the trainable ---------------------------------------------------------------
+
+
+def _inject_fault(fault: str, epoch: int) -> None:
+    """Test-only faults, named in a trial's config (see ``mbnas search --inject-faults``)."""
+    if fault == "raise" and epoch == 1:
+        raise RuntimeError("injected fault: the trial raised")
+    if fault == "oom" and epoch == 1:
+        raise MemoryError("injected fault: out of memory")
+    if fault == "kill" and epoch == 1 and not tune.get_checkpoint():
+        os._exit(137)  # as the kernel's OOM killer would: no exception, the worker is gone
+    if fault == "slow":
+        time.sleep(3)
+
+
+def proxy_trial(config: dict) -> None:
+    """Train one candidate; report validation accuracy after every epoch."""
+    import torch
+
+    from mbnas.encoding import decode
+    from mbnas.protocol import Protocol, proxy_trainer
+    from mbnas.train import Diverged
+
+    protocol = Protocol.from_dict(config["protocol"])
+    fault = config.get("fault", "")
+    base = {"number": config["number"], "macs": config["macs"]}
+    try:
+        trainer = proxy_trainer(decode(config["arch"]), protocol)
+        if fault == "nan":
+            trainer.optimizer.param_groups[0]["lr"] = float("nan")
+            trainer.scheduler.base_lrs = [float("nan")] * len(trainer.scheduler.base_lrs)
+        checkpoint = tune.get_checkpoint()
+        if checkpoint:
+            with checkpoint.as_directory() as folder:
+                trainer.load_state_dict(torch.load(Path(folder) / STATE_FILE,
+                                                   weights_only=False))
+        epochs = protocol.train.epochs
+        while trainer.epoch < epochs:
+            _inject_fault(fault, trainer.epoch + 1)
+            result = trainer.train_epoch()
+            done = trainer.epoch == epochs
+            metrics = {**base, "val_acc": result.val_acc, "loss": result.loss,
+                       "epoch": result.epoch, "images_per_s": result.images_per_s,
+                       "status": "complete" if done else "running", "error": ""}
+            with tempfile.TemporaryDirectory() as folder:
+                torch.save(trainer.state_dict(), Path(folder) / STATE_FILE)
+                if done and config.get("weights_path"):
+                    _save_weights(trainer.model.state_dict(), Path(config["weights_path"]))
+                tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+    except Diverged as err:
+        tune.report({**base, "val_acc": 0.0, "status": "diverged", "error": str(err)})
+    except Exception as err:  # a trial's own failure is recorded, not retried
+        message = f"{type(err).__name__}: {err}".splitlines()[0][:300]
+        tune.report({**base, "val_acc": 0.0, "status": "failed", "error": message})
+
+
+def _save_weights(state_dict: dict, path: Path) -> None:
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(state_dict, tmp)
+    os.replace(tmp, path)
+
+
+# --- the searcher ----------------------------------------------------------------
+
+
+@dataclass
+class Tally:
+    """What the progress line shows."""
+
+    total: int
+    done: int = 0
+    stopped: int = 0
+    failed: int = 0
+    running: int = 0
+    best_acc: float | None = None
+    best_macs: int = 0
+    seconds: list[float] = field(default_factory=list)
+
+
+class StudySearcher(Searcher):
+    """Ray's view of a study: ``suggest`` asks it for a candidate, ``on_trial_complete``
+    tells it the outcome.  ``source`` has ``ask()``, ``report(number, acc, epoch)`` and
+    ``tell(number, **outcome)``: :class:`mbnas.study.RunStudy` or its references."""
+
+    def __init__(self, source, *, count: int, protocol: dict, weights_dir: Path | None,
+                 faults: dict[int, str] | None = None) -> None:
+        super().__init__(metric="val_acc", mode="max")
+        self.study, self.count, self.protocol = source, count, protocol
+        self.weights_dir, self.faults = weights_dir, faults or {}
+        self.issued = 0
+        self.trials: dict[str, dict] = {}
+        self.tally = Tally(total=count)
+        self.after_tell: Callable[[], None] | None = None
+
+    def suggest(self, trial_id: str):
+        if self.issued >= self.count:
+            return Searcher.FINISHED
+        candidate = self.study.ask()
+        self.issued += 1
+        config = {"number": candidate.number, "arch": _encode(candidate.arch),
+                  "macs": candidate.macs, "protocol": self.protocol,
+                  "fault": self.faults.get(self.issued, ""),
+                  "weights_path": str(self.weights_dir / f"{candidate.key}.pt")
+                  if self.weights_dir else ""}
+        self.trials[trial_id] = {"config": config, "start": time.perf_counter()}
+        self.tally.running += 1
+        return config
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        info = self.trials.get(trial_id)
+        if info and "epoch" in result:
+            self.study.report(info["config"]["number"], result["val_acc"], result["epoch"])
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None,
+                          error: bool = False) -> None:
+        info = self.trials.pop(trial_id, None)
+        if info is None:
+            return
+        config = info["config"]
+        seconds = time.perf_counter() - info["start"]
+        result = result or {}
+        epochs = int(result.get("epoch", 0) or 0)
+        if error:
+            status, message = "failed", ("the trial's worker died and retries ran out "
+                                         "(see the Ray logs in the run folder)")
+        else:
+            status, message = result.get("status", "failed"), result.get("error", "")
+            if status == "running":  # the scheduler stopped it early
+                status = "stopped"
+        self.study.tell(config["number"], status=status,
+                        val_acc=float(result.get("val_acc", 0.0) or 0.0), epochs=epochs,
+                        seconds=seconds, error=message,
+                        checkpoint=config["weights_path"] if status == "complete" else "")
+        if self.after_tell:
+            self.after_tell()
+        t = self.tally
+        t.running -= 1
+        t.seconds.append(seconds)
+        if status == "complete":
+            t.done += 1
+            acc = float(result["val_acc"])
+            if t.best_acc is None or acc > t.best_acc:
+                t.best_acc, t.best_macs = acc, config["macs"]
+        elif status == "stopped":
+            t.stopped += 1
+        else:
+            t.failed += 1
+
+
+def _encode(arch) -> str:
+    from mbnas.encoding import encode
+
+    return encode(arch)
+
+
+class Progress(tune.Callback):
+    """A live line on stderr: trials done/running/stopped/failed, best so far, time."""
+
+    def __init__(self, tally_of: Callable[[], Tally], label: str, concurrency: int) -> None:
+        self.tally_of, self.label, self.concurrency = tally_of, label, concurrency
+        self.start = time.perf_counter()
+        self.last = 0.0
+        self.live = sys.stderr.isatty()
+
+    def line(self) -> str:
+        t = self.tally_of()
+        finished = t.done + t.stopped + t.failed
+        elapsed = time.perf_counter() - self.start
+        left = ""
+        if t.seconds:
+            per_trial = sum(t.seconds) / len(t.seconds) / self.concurrency
+            left = f", ~{_duration(per_trial * (t.total - finished))} left"
+        best = (f", best {100 * t.best_acc:.2f}% at {t.best_macs / 1e6:.0f}M MACs"
+                if t.best_acc is not None else "")
+        return (f"[{self.label}] {finished}/{t.total} trials: {t.done} done, {t.running} "
+                f"running, {t.stopped} stopped early, {t.failed} failed{best}; "
+                f"{_duration(elapsed)} elapsed{left}")
+
+    def on_step_end(self, iteration, trials, **info) -> None:
+        now = time.perf_counter()
+        if self.live and now - self.last > 1.0:
+            self.last = now
+            print(f"\r{self.line()}\033[K", end="", file=sys.stderr, flush=True)
+
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        print(("\r" if self.live else "") + self.line() + ("\033[K" if self.live else ""),
+              file=sys.stderr, flush=True)
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+# --- running -----------------------------------------------------------------------
+
+
+def start_ray(address: str | None, *, log_dir: Path | None = None) -> None:
+    """Join ``address`` (``auto``, ``host:port``, ``ray://host:port``) or start Ray here."""
+    if ray.is_initialized():
+        return
+    kwargs = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR",
+              "configure_logging": True}
+    try:
+        if address:
+            ray.init(address=address, **kwargs)
+        else:
+            ray.init(object_store_memory=256 * 1024**2, **kwargs)
+    except (ConnectionError, RuntimeError, ValueError) as err:
+        where = f"the Ray cluster at {address!r}" if address else "a local Ray"
+        raise MbnasError(f"cannot start {where}: {str(err).splitlines()[0]}") from None
+
+
+def cluster_resources() -> dict:
+    return ray.cluster_resources()
+
+
+def run_trials(searcher: StudySearcher, *, name: str,
+               storage: Path, concurrency: int, cpus: float, gpus: float,
+               early_stopping: bool, epochs: int, label: str) -> None:
+    """Run ``searcher.count`` trials of :func:`proxy_trial` under Tune."""
+    if searcher.count <= 0:
+        return
+    scheduler = (ASHAScheduler(time_attr="training_iteration", max_t=epochs, grace_period=1,
+                               reduction_factor=2) if early_stopping and epochs > 1 else None)
+    trainable = tune.with_resources(proxy_trial, {"cpu": cpus, "gpu": gpus})
+    tuner = tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler,
+                                    num_samples=searcher.count,
+                                    max_concurrent_trials=concurrency,
+                                    metric="val_acc", mode="max", reuse_actors=False),
+        run_config=tune.RunConfig(
+            name=name, storage_path=str(storage.resolve()), verbose=0,
+            failure_config=tune.FailureConfig(max_failures=2),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            callbacks=[Progress(lambda: searcher.tally, label, concurrency)],
+        ),
+    )
+    tuner.fit()
