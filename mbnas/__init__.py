@@ -14,7 +14,7 @@ from mbnas.spec import Arch, Head, Stage, Stem
 __version__ = "0.1.0"
 
 __all__ = ["Arch", "Cost", "Head", "MbnasError", "Stage", "Stem", "build", "count", "decode",
-           "encode", "parse_arch", "__version__"]
+           "encode", "load", "parse_arch", "__version__"]
 
 
 def build(arch, *, width=None, resolution=None, num_classes=None, dropout: float = 0.0):
@@ -24,3 +24,11 @@ def build(arch, *, width=None, resolution=None, num_classes=None, dropout: float
     if not isinstance(arch, Arch):
         arch = parse_arch(str(arch), width=width, resolution=resolution, num_classes=num_classes)
     return _build(arch, dropout=dropout)
+
+
+def load(path):
+    """A model written by ``mbnas export`` (or :func:`mbnas.export.export`): the exported
+    class with its weights loaded, in eval mode."""
+    from mbnas.export import load as _load
+
+    return _load(path)

@@ -101,12 +101,13 @@ def _nonneg_int(text: str) -> int:
 
 def add_protocol_arguments(parser: argparse.ArgumentParser) -> None:
     """The proxy protocol options, the same for train, baseline and search."""
-    from mbnas.protocol import DEFAULT_DATASET, DEFAULT_SUBSET, DEVICES, TrainConfig
+    from mbnas.protocol import DATASETS, DEFAULT_DATASET, DEFAULT_SUBSET, DEVICES, TrainConfig
 
     defaults = TrainConfig()
     g = parser.add_argument_group("proxy protocol")
-    g.add_argument("--dataset", default=DEFAULT_DATASET,
-                   help="fashion-mnist (default), cifar10, cifar100, folder, synthetic")
+    g.add_argument("--dataset", default=DEFAULT_DATASET, choices=DATASETS,
+                   help="fashion-mnist (default), cifar10, cifar100, folder (class "
+                        "sub-folders of images), synthetic (tests only)")
     g.add_argument("--data-dir", help="where the data set lies (default: its usual place, "
                                       "or $MBNAS_DATA)")
     g.add_argument("--epochs", type=_positive_int, default=defaults.epochs,
@@ -190,7 +191,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     from mbnas.cost import count
     from mbnas.encoding import encode
-    from mbnas.protocol import load_data, proxy_trainer
+    from mbnas.protocol import load_data, proxy_trainer, weights_file
 
     arch = arch_from_args(args)
     protocol = protocol_from_args(args)
@@ -208,11 +209,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     result = trainer.fit(on_epoch=progress.epoch_done)
     test_acc = trainer.evaluate(data.test) if result.status == "ok" else 0.0
     out.mkdir(parents=True, exist_ok=True)
-    torch.save(trainer.model.state_dict(), out / "model.pt")
-    from mbnas.proxy import proxy_arch
-
-    proxy = proxy_arch(arch, resolution=data.size, num_classes=data.num_classes)
-    metrics = {"arch": encode(arch), "proxy_arch": encode(proxy), "macs": target.macs,
+    torch.save(weights_file(trainer, arch), out / "model.pt")
+    metrics = {"arch": encode(arch), "proxy_arch": encode(trainer.arch), "macs": target.macs,
                "params": target.params, "dataset": data.name, "test_acc": test_acc,
                "protocol": protocol.to_dict(), **result.to_dict()}
     _write_json(out / "metrics.json", metrics)
@@ -221,6 +219,40 @@ def _cmd_train(args: argparse.Namespace) -> int:
         return 1
     print(f"val acc {100 * result.val_acc:.2f}%, test acc {100 * test_acc:.2f}% "
           f"in {result.seconds:.1f}s; saved {out}/model.pt and metrics.json")
+    return 0
+
+
+# --- baseline ------------------------------------------------------------------
+
+
+def _cmd_baseline(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from mbnas.baseline import PUBLISHED, markdown_table, run_baseline
+
+    protocol = protocol_from_args(args)
+    models = list(PUBLISHED)
+    if args.models:
+        wanted = [m.strip() for m in args.models.split(",") if m.strip()]
+        known = {f"{n}@{w:g}": (n, w) for n, w in PUBLISHED}
+        for m in wanted:
+            if m not in known:
+                raise MbnasError(f"--models: {m!r} is not one of {', '.join(known)}")
+        models = [known[m] for m in wanted]
+    out = Path(args.out or f"runs/baselines/{protocol.dataset}")
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    def progress(i: int):
+        bar = EpochProgress(protocol.train.epochs)
+        return bar.step
+
+    table, taus = run_baseline(protocol, out_dir=out, models=models, log=log,
+                               progress=progress)
+    print(markdown_table(table))
+    print(f"\nproxy fidelity: Kendall's tau vs ImageNet top-1 = {taus['val']:.3f} (val), "
+          f"{taus['test']:.3f} (test); saved {out}/baseline.csv and baseline.md")
     return 0
 
 
@@ -257,6 +289,17 @@ def _faults(text: str) -> dict[int, str]:
     return out
 
 
+def _references(text: str) -> tuple[str, ...]:
+    from mbnas.seeds import SEEDS
+
+    names = tuple(n for n in text.split(",") if n and n != "none")
+    for name in names:
+        if name not in SEEDS:
+            raise argparse.ArgumentTypeError(f"{name!r} is not a seed; choose from "
+                                             f"{', '.join(SEEDS)} or none")
+    return names
+
+
 def _summary_table(outcome) -> str:
     from mbnas.units import format_count
 
@@ -285,7 +328,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
         concurrency=args.concurrency, cpus_per_trial=args.cpus_per_trial,
         gpus_per_trial=args.gpus_per_trial, address=args.address,
         early_stopping=not args.no_early_stopping, runs_dir=Path(args.runs_dir),
-        faults=args.inject_faults or {})
+        faults=args.inject_faults or {}, references=args.references)
 
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
@@ -308,6 +351,88 @@ def _cmd_search(args: argparse.Namespace) -> int:
         print("mbnas: no search trial finished within budget yet", file=sys.stderr)
         return 1
     return 0
+
+
+# --- show ----------------------------------------------------------------------
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    from mbnas.show import show
+
+    print(show(args.run))
+    return 0
+
+
+# --- export --------------------------------------------------------------------
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from mbnas.runs import is_run
+
+    if is_run(args.source):
+        arch, state_dict, provenance, default_out = _trial_export(args)
+    else:
+        if args.trial != "best":
+            raise MbnasError(f"--trial applies to run folders; {args.source!r} is not one")
+        args.arch = args.source
+        arch, state_dict = arch_from_args(args), None
+        provenance = {"source": args.source}
+        default_out = Path("runs/export") / Path(args.source).stem.split(",")[0][:40]
+    from mbnas.export import export
+
+    out = Path(args.out) if args.out else default_out
+    paths = export(arch, out, formats=args.format, class_name=args.class_name,
+                   state_dict=state_dict, provenance=provenance)
+    weights = "trained proxy weights" if state_dict is not None else "freshly initialised weights"
+    print(f"exported {args.class_name} to {out}/ ({', '.join(p.name for p in paths.values())}) "
+          f"with {weights}")
+    return 0
+
+
+def _trial_export(args: argparse.Namespace):
+    """Arch, weights and provenance of a run's trial (see mbnas.runs.pick_trial)."""
+    from pathlib import Path
+
+    from mbnas.encoding import decode
+    from mbnas.export import read_state_dict
+    from mbnas.runs import pick_trial
+
+    row = pick_trial(args.source, args.trial)
+    label = row["number"] or row["name"]
+    target = decode(row["arch"])
+    provenance = {"run": str(args.source), "trial": label, "role": row["role"],
+                  "proxy_val_acc": row["val_acc"], "target_arch": row["arch"],
+                  "target_macs": row["macs"]}
+    default_out = Path(args.source) / "export" / f"trial-{label}"
+    weights = Path(row["checkpoint"]) if row["checkpoint"] else None
+    if args.target or weights is None or not weights.exists():
+        provenance["weights"] = ("target spec, freshly initialised" if args.target else
+                                 "no checkpoint was kept: freshly initialised")
+        from mbnas.seeds import with_overrides
+
+        return (with_overrides(target, resolution=args.resolution,
+                               num_classes=args.num_classes), None, provenance, default_out)
+    import torch
+
+    payload = torch.load(weights, map_location="cpu", weights_only=True)
+    provenance["weights"] = ("trained proxy network (its first stride-2 layer at stride 1, "
+                             "see mbnas.proxy)")
+    return decode(payload["arch"]), read_state_dict(weights), provenance, default_out
+
+
+def _formats(text: str) -> tuple[str, ...]:
+    from mbnas.export import FORMATS
+
+    names = tuple(f.strip() for f in text.split(",") if f.strip())
+    for name in names:
+        if name not in FORMATS:
+            raise argparse.ArgumentTypeError(f"{name!r} is not a format; choose from "
+                                             f"{', '.join(FORMATS)}")
+    if not names:
+        raise argparse.ArgumentTypeError(f"name at least one of {', '.join(FORMATS)}")
+    return names
 
 
 # --- entry point ---------------------------------------------------------------
@@ -337,7 +462,18 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output folder (default runs/train/<time>)")
     p.set_defaults(func=_cmd_train)
 
+    p = sub.add_parser("baseline", help="MobileNet V1/V2 at published widths under the proxy",
+                       description="Train V1 (1.0, 0.75, 0.5, 0.25) and V2 (1.4, 1.0, 0.75, "
+                                   "0.5, 0.35) under the proxy protocol and report them beside "
+                                   "the papers' figures, with the proxy's fidelity (Kendall's "
+                                   "tau against ImageNet top-1).")
+    add_protocol_arguments(p)
+    p.add_argument("--out", help="output folder (default runs/baselines/<dataset>)")
+    p.add_argument("--models", help="a subset, e.g. mobilenet_v2@1,mobilenet_v1@0.5")
+    p.set_defaults(func=_cmd_baseline)
+
     from mbnas.search import OBJECTIVES, SAMPLERS
+    from mbnas.seeds import SEEDS
 
     p = sub.add_parser("search", help="search the space for the best network within a budget",
                        description="Optuna proposes architectures within a multiply-add "
@@ -367,9 +503,38 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", help="join a Ray cluster: auto, host:port or ray://host:port")
     p.add_argument("--no-early-stopping", action="store_true",
                    help="train every trial to the end (no ASHA)")
+    p.add_argument("--references", type=_references, default=SEEDS,
+                   help="canonical networks trained beside the search as references "
+                        "(default mobilenet_v1,mobilenet_v2; 'none' for none)")
     p.add_argument("--inject-faults", type=_faults, help=argparse.SUPPRESS)
     add_protocol_arguments(p)
     p.set_defaults(func=_cmd_search)
+
+    p = sub.add_parser("show", help="a run's trials, winner and accuracy-vs-MACs plot")
+    p.add_argument("run", metavar="RUN", help="run folder, e.g. runs/search-300M")
+    p.set_defaults(func=_cmd_show)
+
+    p = sub.add_parser("export", help="write an architecture as a standalone PyTorch model",
+                       description="Write model.py (needs only torch), weights.pt and "
+                                   "arch.json; optionally TorchScript and ONNX.  SOURCE is a "
+                                   "run folder (its best or --trial N, with the trial's "
+                                   "trained proxy weights), a seed name, a spec file or an "
+                                   "encoded string (freshly initialised weights).")
+    p.add_argument("source", metavar="SOURCE")
+    p.add_argument("--trial", default="best",
+                   help="for a run: best (default), a trial number or a reference's name")
+    p.add_argument("--target", action="store_true",
+                   help="for a run: export the priced target spec with fresh weights instead "
+                        "of the trained proxy network")
+    p.add_argument("--out", metavar="DIR", help="folder to write (default under the run, "
+                                                "or runs/export/NAME)")
+    p.add_argument("--format", type=_formats, default=("py", "pt"),
+                   help="comma-separated: py, pt, torchscript, onnx (default py,pt)")
+    p.add_argument("--class-name", default="MobileNet", help="name of the model class")
+    p.add_argument("--width", type=_positive_float, help="width multiplier (not for runs)")
+    p.add_argument("--resolution", type=_positive_int, help="input resolution")
+    p.add_argument("--num-classes", type=_positive_int, help="classifier outputs")
+    p.set_defaults(func=_cmd_export)
     return parser
 
 
@@ -381,7 +546,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mbnas: error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("mbnas: interrupted", file=sys.stderr)
+        print("mbnas: interrupted; finished work is saved (for a search, rerun the same "
+              "command to resume)", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0

@@ -15,6 +15,7 @@ from mbnas.errors import MbnasError
 from mbnas.spec import Arch
 
 DEVICES = ("auto", "cpu", "cuda")
+DATASETS = ("fashion-mnist", "cifar10", "cifar100", "folder", "synthetic")
 
 
 @dataclass(frozen=True)
@@ -22,8 +23,8 @@ class TrainConfig:
     """Everything that decides a proxy training, apart from the architecture and data."""
 
     epochs: int = 3
-    batch_size: int = 128
-    lr: float = 0.2
+    batch_size: int = 64
+    lr: float = 0.05
     momentum: float = 0.9
     weight_decay: float = 4e-5
     label_smoothing: float = 0.1
@@ -47,10 +48,10 @@ class TrainConfig:
 
 
 DEFAULT_DATASET = "fashion-mnist"
-# Chosen with `mbnas baseline` (see README, "Proxy protocol"): 3 epochs on 10,000
+# Chosen with `mbnas baseline` (see README, "Proxy protocol"): 3 epochs on 6,000
 # Fashion-MNIST images keep a full-width MobileNetV2 trial under a minute on 2 cores.
-DEFAULT_SUBSET = 10_000
-DEFAULT_VAL_SIZE = 5_000
+DEFAULT_SUBSET = 6_000
+DEFAULT_VAL_SIZE = 2_000
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,9 @@ class Protocol:
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self) -> None:
+        if self.dataset not in DATASETS:
+            raise MbnasError(f"--dataset: {self.dataset!r} is not allowed; choose one of "
+                             f"{', '.join(DATASETS)}")
         if self.subset is not None and self.subset < 1:
             raise MbnasError(f"subset: {self.subset} must be at least 1 (or omitted for all)")
         if self.val_size < 1:
@@ -96,4 +100,16 @@ def proxy_trainer(arch: Arch, protocol: Protocol, *, progress=None):
     data = load_data(protocol)
     proxy = proxy_arch(arch, resolution=data.size, num_classes=data.num_classes)
     seed_everything(protocol.train.seed)
-    return Trainer(build(proxy), data, protocol.train, progress=progress)
+    trainer = Trainer(build(proxy), data, protocol.train, progress=progress)
+    trainer.arch = proxy
+    return trainer
+
+
+def weights_file(trainer, target: Arch) -> dict:
+    """What a saved ``model.pt`` / trial weights file holds: the proxy network's
+    state_dict under ``model`` (as :func:`mbnas.export.read_state_dict` expects), the
+    proxy spec it was built from and the target spec it stands for."""
+    from mbnas.encoding import encode
+
+    return {"model": trainer.model.state_dict(), "arch": encode(trainer.arch),
+            "target": encode(target)}

@@ -57,6 +57,7 @@ class SearchSettings:
     early_stopping: bool = True
     runs_dir: Path = Path("runs")
     faults: dict[int, str] = field(default_factory=dict)
+    references: tuple[str, ...] = SEEDS
 
     @property
     def run_name(self) -> str:
@@ -142,6 +143,9 @@ def prepare(settings: SearchSettings) -> tuple[SearchSpace, str]:
 
     space_path = Path(settings.space) if settings.space and Path(settings.space).exists() \
         else spaces_dir() / f"{settings.space or 'mobilenet'}.yaml"
+    from mbnas.protocol import load_data
+
+    load_data(settings.protocol)  # a missing or malformed data set stops us here, exit 2
     cheapest = space.cheapest(resolution=settings.resolution, num_classes=settings.num_classes)
     cheapest_macs = count(cheapest).macs
     if cheapest_macs > settings.budget:
@@ -216,7 +220,7 @@ def _run_phases(settings: SearchSettings, study, run_dir: Path, log) -> None:
 
     refs = study.reference_source(
         {n: with_overrides(seed(n), resolution=settings.resolution,
-                           num_classes=settings.num_classes) for n in SEEDS})
+                           num_classes=settings.num_classes) for n in settings.references})
     if len(refs):
         log(f"phase 1: training {len(refs)} reference(s) under the same protocol")
         searcher = mtune.StudySearcher(refs, count=len(refs), protocol=protocol,

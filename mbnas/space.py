@@ -250,8 +250,9 @@ class SearchSpace:
 
         Each step changes one decision (a number to its neighbouring choice, a
         category to any other): to the change that alone brings the cost within budget
-        while removing the fewest MACs, or else to the one that removes the most.  Every step lowers the cost, so the walk ends; if even the cheapest
-        member does not fit the caller should have refused the budget already.
+        while removing the fewest MACs, or else to the one that removes the most.
+        Every step lowers the cost, so the walk ends; if even the cheapest member
+        does not fit, the caller should have refused the budget already.
         """
         params = dict(params)
 
@@ -313,7 +314,8 @@ def parse_space(data, default_name: str = "space") -> SearchSpace:
         raise MbnasError("a search space is a mapping with a 'stages' list")
     unknown = sorted(set(data) - _TOP_KEYS)
     if unknown:
-        raise MbnasError(f"unknown key {unknown[0]!r}; allowed keys: {', '.join(sorted(_TOP_KEYS))}")
+        raise MbnasError(f"unknown key {unknown[0]!r}; allowed keys: "
+                         f"{', '.join(sorted(_TOP_KEYS))}")
     raw_stages = data.get("stages")
     if not isinstance(raw_stages, list) or not raw_stages:
         raise MbnasError("'stages' must be a non-empty list of per-stage choices")

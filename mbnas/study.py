@@ -97,12 +97,21 @@ class RunStudy:
 
     # --- the run's life cycle -------------------------------------------------------
 
+    def _trial(self, number: int) -> optuna.Trial:
+        """A live handle on trial ``number``, also one asked by an earlier process."""
+        if number in self._live:
+            return self._live[number]
+        # Optuna has no public lookup of a trial handle by number.
+        trial_id = self.study._storage.get_trial_id_from_study_id_trial_number(
+            self.study._study_id, number)
+        return optuna.Trial(self.study, trial_id)
+
     def recover_interrupted(self) -> list[int]:
         """Trials left RUNNING by a killed driver: mark them failed, queue them again."""
         stale = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         for t in stale:
-            self.study.set_trial_user_attr(t.number, "error", "interrupted: the search "
-                                           "process stopped while this trial ran")
+            self._trial(t.number).set_user_attr(
+                "error", "interrupted: the search process stopped while this trial ran")
             self.study.tell(t.number, state=TrialState.FAIL)
             if not t.user_attrs.get("over_budget"):
                 self.study.enqueue_trial(t.params, user_attrs={"role": f"rerun of #{t.number}"},
@@ -184,13 +193,14 @@ class RunStudy:
     def tell(self, number: int, *, status: str, val_acc: float = 0.0, epochs: int = 0,
              seconds: float = 0.0, error: str = "", checkpoint: str = "") -> None:
         """Record a finished trial: ``status`` is complete, stopped, diverged or failed."""
-        trial = self._live.pop(number, None) or number
+        trial = self._trial(number)
+        self._live.pop(number, None)
         attrs = {"status": status, "val_acc": val_acc, "epochs": epochs, "seconds": seconds,
                  "error": error, "checkpoint": checkpoint}
         for key, value in attrs.items():
-            self.study.set_trial_user_attr(number, key, value)
+            trial.set_user_attr(key, value)
         if status == "complete":
-            macs = self.study.trials[number].user_attrs["macs"]
+            macs = trial.user_attrs["macs"]
             values = [val_acc, macs / 1e6] if self.objective == "pareto" else val_acc
             self.study.tell(trial, values)
         elif status == "stopped":

@@ -54,14 +54,15 @@ def proxy_trial(config: dict) -> None:
     import torch
 
     from mbnas.encoding import decode
-    from mbnas.protocol import Protocol, proxy_trainer
+    from mbnas.protocol import Protocol, proxy_trainer, weights_file
     from mbnas.train import Diverged
 
     protocol = Protocol.from_dict(config["protocol"])
     fault = config.get("fault", "")
     base = {"number": config["number"], "macs": config["macs"]}
     try:
-        trainer = proxy_trainer(decode(config["arch"]), protocol)
+        target = decode(config["arch"])
+        trainer = proxy_trainer(target, protocol)
         if fault == "nan":
             trainer.optimizer.param_groups[0]["lr"] = float("nan")
             trainer.scheduler.base_lrs = [float("nan")] * len(trainer.scheduler.base_lrs)
@@ -81,7 +82,7 @@ def proxy_trial(config: dict) -> None:
             with tempfile.TemporaryDirectory() as folder:
                 torch.save(trainer.state_dict(), Path(folder) / STATE_FILE)
                 if done and config.get("weights_path"):
-                    _save_weights(trainer.model.state_dict(), Path(config["weights_path"]))
+                    _save_weights(weights_file(trainer, target), Path(config["weights_path"]))
                 tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
     except Diverged as err:
         tune.report({**base, "val_acc": 0.0, "status": "diverged", "error": str(err)})
@@ -90,12 +91,12 @@ def proxy_trial(config: dict) -> None:
         tune.report({**base, "val_acc": 0.0, "status": "failed", "error": message})
 
 
-def _save_weights(state_dict: dict, path: Path) -> None:
+def _save_weights(payload: dict, path: Path) -> None:
     import torch
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(state_dict, tmp)
+    torch.save(payload, tmp)
     os.replace(tmp, path)
 
 
@@ -277,3 +278,5 @@ def run_trials(searcher: StudySearcher, *, name: str,
         ),
     )
     tuner.fit()
+    if searcher.trials:  # Tune returned with trials unfinished: it was interrupted
+        raise KeyboardInterrupt

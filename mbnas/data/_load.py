@@ -16,8 +16,8 @@ from mbnas.data._idx import read_fashion_mnist
 from mbnas.data._sets import Dataset, Source, channel_stats, check_count
 from mbnas.data._synthetic import make_synthetic
 from mbnas.errors import MbnasError
+from mbnas.protocol import DATASETS
 
-DATASETS = ("fashion-mnist", "cifar10", "cifar100", "folder", "synthetic")
 DEFAULT_DIRS = {"fashion-mnist": "/usr/share/datasets/fashion-mnist"}
 ENV_DIR = "MBNAS_DATA"  # overrides DEFAULT_DIRS; --data-dir overrides both
 MAX_VAL_FRACTION = 5  # validation takes at most one training image in five

@@ -1,0 +1,90 @@
+"""``mbnas show``: a run's trials, its winner stage by stage, and a plot of accuracy
+against MACs with the budget, the Pareto front and the references."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from mbnas.runs import read_best, read_trials
+from mbnas.units import format_count
+
+
+def trials_table(rows: list[dict]):
+    import pandas as pd
+
+    table = pd.DataFrame([{
+        "trial": r["number"] or r["name"],
+        "role": r["role"],
+        "state": r["state"],
+        "val acc %": round(100 * r["val_acc"], 2) if not math.isnan(r["val_acc"]) else None,
+        "MACs": format_count(r["macs"]),
+        "params": format_count(r["params"], 2),
+        "epochs": r["epochs"],
+        "seconds": r["seconds"],
+        "error": (r["error"][:50] + "...") if len(r["error"]) > 50 else r["error"],
+    } for r in rows])
+    return table
+
+
+def plot(rows: list[dict], budget: int, front: list[dict], path: Path) -> Path:
+    """Accuracy against MACs: search trials, the Pareto front, the references, the budget."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    done = [r for r in rows if r["state"] == "complete"]
+    search = [r for r in done if r["role"] != "reference"]
+    refs = [r for r in done if r["role"] == "reference"]
+    ax.scatter([r["macs"] / 1e6 for r in search], [100 * r["val_acc"] for r in search],
+               s=18, color="tab:blue", alpha=0.7, label="search trials")
+    if front:
+        ax.plot([r["macs"] / 1e6 for r in front], [100 * r["val_acc"] for r in front],
+                color="tab:blue", linewidth=1, label="Pareto front")
+    for r in refs:
+        ax.scatter([r["macs"] / 1e6], [100 * r["val_acc"]], marker="*", s=140,
+                   color="tab:red", zorder=3)
+        ax.annotate(r["name"].replace("mobilenet_", "").upper() + " 1.0",
+                    (r["macs"] / 1e6, 100 * r["val_acc"]), textcoords="offset points",
+                    xytext=(6, -4), fontsize=8, color="tab:red")
+    ax.axvline(budget / 1e6, color="gray", linestyle="--", linewidth=1,
+               label=f"budget {format_count(budget)}")
+    ax.set_xlabel("multiply-adds, millions (target spec, papers' convention)")
+    ax.set_ylabel("proxy validation accuracy, %")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def show(run: str | Path) -> str:
+    """The text ``mbnas show`` prints; also writes ``accuracy_vs_macs.png`` in the run."""
+    from mbnas.baseline import markdown_table
+    from mbnas.cost import layer_costs
+    from mbnas.encoding import decode
+    from mbnas.report import stage_table
+
+    run = Path(run)
+    rows = read_trials(run)
+    best = read_best(run)
+    parts = [f"# {run}: {len(rows)} trials, budget {format_count(best['budget'])} MACs", "",
+             markdown_table(trials_table(rows)), ""]
+    winner = best.get("winner")
+    if winner:
+        arch = decode(winner["arch"])
+        parts += [f"winner: trial {winner['number']} ({winner['role']}), proxy val acc "
+                  f"{100 * winner['val_acc']:.2f}%", f"  {winner['arch']}", "",
+                  stage_table(arch, layer_costs(arch)), ""]
+    else:
+        parts += ["no winner yet: no search trial finished within budget", ""]
+    for r in best.get("references", []):
+        acc = f"{100 * r['val_acc']:.2f}%" if r["state"] == "complete" else r["state"]
+        parts.append(f"reference {r['name']}: {acc} at {format_count(r['macs'])} MACs "
+                     f"(same protocol; references are never the winner)")
+    image = plot(rows, best["budget"], best.get("pareto_front", []), run / "accuracy_vs_macs.png")
+    parts += ["", f"plot: {image}"]
+    return "\n".join(parts)
