@@ -192,9 +192,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from mbnas.cost import count
     from mbnas.encoding import encode
     from mbnas.protocol import load_data, proxy_trainer, weights_file
+    from mbnas.train import pick_device
 
     arch = arch_from_args(args)
     protocol = protocol_from_args(args)
+    pick_device(protocol.train.device)  # bad input fails before any output
     out = Path(args.out or f"runs/train/{time.strftime('%Y%m%d-%H%M%S')}")
     data = load_data(protocol)
     target = count(arch)
@@ -319,7 +321,6 @@ def _cmd_search(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from mbnas.search import SearchSettings, run_search
-    from mbnas.units import format_count
 
     settings = SearchSettings(
         budget=args.budget, name=args.name or "", space=args.space, trials=args.trials,
@@ -333,8 +334,6 @@ def _cmd_search(args: argparse.Namespace) -> int:
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
-    log(f"mbnas search: run {settings.run_dir}, budget {format_count(settings.budget)} MACs, "
-        f"{settings.trials} trials")
     outcome = run_search(settings, log=log)
     print(f"\nresults: {outcome.run_dir}/ (trials.csv, best.json; "
           f"`mbnas show {outcome.run_dir}` for the table and plot)")

@@ -172,6 +172,8 @@ def run_search(settings: SearchSettings, *, log=print) -> SearchOutcome:
                          f"(lock {run_dir / '.lock'}); wait for it or use another --name") \
             from None
     try:
+        log(f"mbnas search: run {run_dir}, budget {format_count(settings.budget)} MACs, "
+            f"{settings.trials} trials")
         if not (run_dir / "run.json").exists():
             _write_text(run_dir / "run.json", json.dumps(
                 {"name": settings.run_name, "created": time.strftime("%Y-%m-%d %H:%M:%S"),

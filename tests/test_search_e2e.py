@@ -153,7 +153,7 @@ def test_killed_search_resumes_without_losing_or_repeating_trials(tmp_path):
     ("args", "needles"),
     [
         (["--budget", "300X"], ["--budget", "300X"]),
-        (["--budget", "-5M"], ["--budget", "'-5M' is not a positive count"]),
+        (["--budget=-5M"], ["--budget", "'-5M' is not a positive count"]),
         (["--budget", "0"], ["--budget"]),
         (["--budget", ""], ["--budget"]),
         (["--budget", "1K"], ["below the cheapest member", "costs"]),

@@ -69,7 +69,7 @@ def test_resume_from_a_checkpoint_continues_exactly():
 @needs_fashion
 def test_a_tiny_spec_learns_fashion_mnist():
     protocol = Protocol(subset=3000, val_size=1000,
-                        train=TrainConfig(epochs=2, batch_size=64, threads=2))
+                        train=TrainConfig(epochs=3, batch_size=64, lr=0.2, threads=2))
     trainer = proxy_trainer(decode(TINY), protocol)
     result = trainer.fit()
     assert result.status == "ok"
