@@ -368,10 +368,13 @@ def _cmd_show(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from mbnas.runs import is_run
+    from mbnas.runs import check_run, is_run
 
-    if is_run(args.source):
+    source = Path(args.source)
+    if is_run(source):
         arch, state_dict, provenance, default_out = _trial_export(args)
+    elif source.is_dir() or (source.parent.name == "runs" and not source.suffix):
+        check_run(source)  # names what is missing
     else:
         if args.trial != "best":
             raise MbnasError(f"--trial applies to run folders; {args.source!r} is not one")

@@ -36,7 +36,7 @@ OBJECTIVES = ("accuracy", "pareto")
 SAMPLERS = ("tpe", "random", "nsga2")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 CSV_COLUMNS = ["number", "name", "role", "state", "arch", "macs", "params", "val_acc", "epochs",
-               "seconds", "error", "checkpoint"]
+               "seconds", "train_seconds", "error", "checkpoint"]
 
 
 @dataclass(frozen=True)

@@ -191,12 +191,15 @@ class RunStudy:
             trial.report(val_acc, epoch)
 
     def tell(self, number: int, *, status: str, val_acc: float = 0.0, epochs: int = 0,
-             seconds: float = 0.0, error: str = "", checkpoint: str = "") -> None:
-        """Record a finished trial: ``status`` is complete, stopped, diverged or failed."""
+             seconds: float = 0.0, error: str = "", checkpoint: str = "",
+             train_seconds: float = 0.0) -> None:
+        """Record a finished trial: ``status`` is complete, stopped, diverged or failed.
+        ``seconds`` is the trial's wall time seen by the driver, ``train_seconds`` the
+        part spent in training and validation epochs."""
         trial = self._trial(number)
         self._live.pop(number, None)
         attrs = {"status": status, "val_acc": val_acc, "epochs": epochs, "seconds": seconds,
-                 "error": error, "checkpoint": checkpoint}
+                 "train_seconds": train_seconds, "error": error, "checkpoint": checkpoint}
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
         if status == "complete":
@@ -215,12 +218,13 @@ class RunStudy:
                    for t in self.references.get_trials(deepcopy=False))
 
     def add_reference(self, name: str, arch: Arch, *, status: str, val_acc: float,
-                      epochs: int, seconds: float, error: str = "",
-                      checkpoint: str = "") -> None:
+                      epochs: int, seconds: float, error: str = "", checkpoint: str = "",
+                      train_seconds: float = 0.0) -> None:
         cost = count(arch)
         attrs = {"name": name, "arch": encode(arch), "macs": cost.macs, "params": cost.params,
                  "status": status, "val_acc": val_acc, "epochs": epochs, "seconds": seconds,
-                 "error": error, "checkpoint": checkpoint, "role": "reference"}
+                 "train_seconds": train_seconds, "error": error, "checkpoint": checkpoint,
+                 "role": "reference"}
         ok = status == "complete"
         self.references.add_trial(optuna.trial.create_trial(
             state=TrialState.COMPLETE if ok else TrialState.FAIL,
@@ -283,10 +287,12 @@ class References:
         pass
 
     def tell(self, number: int, *, status: str, val_acc: float = 0.0, epochs: int = 0,
-             seconds: float = 0.0, error: str = "", checkpoint: str = "") -> None:
+             seconds: float = 0.0, error: str = "", checkpoint: str = "",
+             train_seconds: float = 0.0) -> None:
         c = self.by_number[number]
         self.run.add_reference(c.name, c.arch, status=status, val_acc=val_acc, epochs=epochs,
-                               seconds=seconds, error=error, checkpoint=checkpoint)
+                               seconds=seconds, error=error, checkpoint=checkpoint,
+                               train_seconds=train_seconds)
 
 
 def _with(arch: Arch, **changes) -> Arch:
@@ -314,4 +320,5 @@ def _row(t: optuna.trial.FrozenTrial, *, number, name: str) -> dict:
             "arch": a.get("arch", ""), "macs": a.get("macs", 0), "params": a.get("params", 0),
             "val_acc": float(val_acc) if val_acc is not None else math.nan,
             "epochs": a.get("epochs", 0), "seconds": round(float(a.get("seconds", 0.0)), 2),
+            "train_seconds": round(float(a.get("train_seconds", 0.0)), 2),
             "error": a.get("error", ""), "checkpoint": a.get("checkpoint", "")}

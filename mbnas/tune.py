@@ -72,12 +72,15 @@ def proxy_trial(config: dict) -> None:
                 trainer.load_state_dict(torch.load(Path(folder) / STATE_FILE,
                                                    weights_only=False))
         epochs = protocol.train.epochs
+        train_seconds = 0.0
         while trainer.epoch < epochs:
             _inject_fault(fault, trainer.epoch + 1)
             result = trainer.train_epoch()
+            train_seconds += result.seconds
             done = trainer.epoch == epochs
             metrics = {**base, "val_acc": result.val_acc, "loss": result.loss,
                        "epoch": result.epoch, "images_per_s": result.images_per_s,
+                       "train_seconds": train_seconds,
                        "status": "complete" if done else "running", "error": ""}
             with tempfile.TemporaryDirectory() as folder:
                 torch.save(trainer.state_dict(), Path(folder) / STATE_FILE)
@@ -170,6 +173,7 @@ class StudySearcher(Searcher):
         self.study.tell(config["number"], status=status,
                         val_acc=float(result.get("val_acc", 0.0) or 0.0), epochs=epochs,
                         seconds=seconds, error=message,
+                        train_seconds=float(result.get("train_seconds", 0.0) or 0.0),
                         checkpoint=config["weights_path"] if status == "complete" else "")
         if self.after_tell:
             self.after_tell()

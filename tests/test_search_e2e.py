@@ -93,6 +93,25 @@ def test_search_runs_resumes_and_shows(tmp_path):
     assert result.returncode == 0 and "already done" in result.stderr
     assert read_csv(run_dir / "trials.csv") == after
 
+    export_dir = tmp_path / "exported"
+    exported = run("export", str(run_dir), "--out", str(export_dir))
+    assert exported.returncode == 0, exported.stderr
+    meta = json.loads((export_dir / "arch.json").read_text())
+    winner = json.loads((run_dir / "best.json").read_text())["winner"]
+    assert meta["provenance"]["trial"] == str(winner["number"])
+    assert meta["weights_state"] == "trained"
+    import torch
+
+    import mbnas
+
+    model = mbnas.load(export_dir)
+    trained = torch.load(winner["checkpoint"], weights_only=True)["model"]
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in trained.items())
+    assert_usage_error(run("export", str(run_dir), "--trial", "999"), "has no trial '999'")
+    over = next(r for r in after if r["state"] == "over_budget")
+    assert_usage_error(run("export", str(run_dir), "--trial", over["number"]),
+                       "is over_budget", "export a completed one")
+
     shown = run("show", str(run_dir))
     assert shown.returncode == 0, shown.stderr
     assert "winner: trial" in shown.stdout and "reference mobilenet_v1" in shown.stdout
