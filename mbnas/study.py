@@ -192,14 +192,15 @@ class RunStudy:
 
     def tell(self, number: int, *, status: str, val_acc: float = 0.0, epochs: int = 0,
              seconds: float = 0.0, error: str = "", checkpoint: str = "",
-             train_seconds: float = 0.0) -> None:
+             train_seconds: float = 0.0, node: str = "") -> None:
         """Record a finished trial: ``status`` is complete, stopped, diverged or failed.
         ``seconds`` is the trial's wall time seen by the driver, ``train_seconds`` the
         part spent in training and validation epochs."""
         trial = self._trial(number)
         self._live.pop(number, None)
         attrs = {"status": status, "val_acc": val_acc, "epochs": epochs, "seconds": seconds,
-                 "train_seconds": train_seconds, "error": error, "checkpoint": checkpoint}
+                 "train_seconds": train_seconds, "error": error, "checkpoint": checkpoint,
+                 "node": node}
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
         if status == "complete":
@@ -288,7 +289,7 @@ class References:
 
     def tell(self, number: int, *, status: str, val_acc: float = 0.0, epochs: int = 0,
              seconds: float = 0.0, error: str = "", checkpoint: str = "",
-             train_seconds: float = 0.0) -> None:
+             train_seconds: float = 0.0, node: str = "") -> None:
         c = self.by_number[number]
         self.run.add_reference(c.name, c.arch, status=status, val_acc=val_acc, epochs=epochs,
                                seconds=seconds, error=error, checkpoint=checkpoint,

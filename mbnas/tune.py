@@ -43,8 +43,13 @@ def _inject_fault(fault: str, epoch: int) -> None:
         raise RuntimeError("injected fault: the trial raised")
     if fault == "oom" and epoch == 1:
         raise MemoryError("injected fault: out of memory")
-    if fault == "kill" and epoch == 1 and not tune.get_checkpoint():
-        os._exit(137)  # as the kernel's OOM killer would: no exception, the worker is gone
+    if fault == "kill" and epoch == 1:
+        # The worker dies as under the kernel's OOM killer or a lost node: no exception.
+        # Once: the marker lets Ray's retry of this trial run through.
+        marker = Path(tune.get_context().get_trial_dir()) / "killed-once"
+        if not marker.exists():
+            marker.touch()
+            os._exit(137)
     if fault == "slow":
         time.sleep(3)
 
@@ -59,7 +64,8 @@ def proxy_trial(config: dict) -> None:
 
     protocol = Protocol.from_dict(config["protocol"])
     fault = config.get("fault", "")
-    base = {"number": config["number"], "macs": config["macs"]}
+    base = {"number": config["number"], "macs": config["macs"],
+            "node": ray.get_runtime_context().get_node_id()}
     try:
         target = decode(config["arch"])
         trainer = proxy_trainer(target, protocol)
@@ -174,6 +180,7 @@ class StudySearcher(Searcher):
                         val_acc=float(result.get("val_acc", 0.0) or 0.0), epochs=epochs,
                         seconds=seconds, error=message,
                         train_seconds=float(result.get("train_seconds", 0.0) or 0.0),
+                        node=str(result.get("node", "")),
                         checkpoint=config["weights_path"] if status == "complete" else "")
         if self.after_tell:
             self.after_tell()

@@ -41,7 +41,8 @@ def counted(rows: list[dict]) -> list[dict]:
             and r["state"] in ("complete", "stopped", "failed", "diverged")]
 
 
-def check_run_is_consistent(run_dir: Path, trials: int) -> list[dict]:
+def check_run_is_consistent(run_dir: Path, trials: int,
+                            references=("mobilenet_v1", "mobilenet_v2")) -> list[dict]:
     rows = read_csv(run_dir / "trials.csv")
     storage = f"sqlite:///{run_dir / 'study.db'}"
     study = optuna.load_study(study_name="search", storage=storage)
@@ -61,7 +62,7 @@ def check_run_is_consistent(run_dir: Path, trials: int) -> list[dict]:
             assert int(row["macs"]) > BUDGET and row["epochs"] == "0"
     assert len(counted(rows)) == trials
     refs = {r["name"]: r for r in rows if r["role"] == "reference"}
-    assert set(refs) == {"mobilenet_v1", "mobilenet_v2"}
+    assert set(refs) == set(references)
     assert all(r["state"] == "complete" and float(r["val_acc"]) > 0 for r in refs.values())
     best = json.loads((run_dir / "best.json").read_text())
     winner = best["winner"]
@@ -190,3 +191,30 @@ def test_bad_search_input_is_refused_before_anything_is_written(tmp_path, args, 
     assert_usage_error(result, *needles)
     assert sorted(p.name for p in existing.iterdir()) == ["trials.csv"]
     assert hashlib.sha256((existing / "trials.csv").read_bytes()).hexdigest() == before
+
+
+def test_trial_faults_are_recorded_and_the_search_goes_on(tmp_path):
+    result = run(*search_args(tmp_path, "faults", 5, "--references", "none",
+                              "--inject-faults", "1:raise,2:nan,3:oom,4:kill"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [r for r in read_csv(tmp_path / "faults" / "trials.csv")
+            if r["state"] not in ("over_budget",)]
+    by_state = {}
+    for r in rows:
+        by_state.setdefault(r["state"], []).append(r)
+    errors = " | ".join(r["error"] for r in rows)
+    assert "RuntimeError: injected fault" in errors
+    assert "MemoryError: injected fault: out of memory" in errors
+    assert "loss became nan" in errors
+    assert len(by_state["failed"]) == 2 and len(by_state["diverged"]) == 1
+    # The killed worker was retried by Ray and the trial finished; so did the fifth.
+    assert len(by_state["complete"]) + len(by_state.get("stopped", [])) == 2
+    assert len(counted(rows)) == 5
+
+
+def test_a_search_where_every_trial_fails_ends_with_an_error(tmp_path):
+    result = run(*search_args(tmp_path, "allfail", 2, "--references", "none",
+                              "--inject-faults", "1:raise,2:raise"))
+    assert result.returncode == 1
+    assert "every search trial failed" in result.stderr
+    assert "RuntimeError: injected fault" in result.stderr
