@@ -486,8 +486,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs-dir", default="runs", help="where runs live (default runs/)")
     p.add_argument("--space", help="search space: a .yaml file or a name under "
                                    "search_spaces/ (default mobilenet)")
-    p.add_argument("--trials", type=_positive_int, default=16,
-                   help="total search trials, counting those of earlier runs (default 16)")
+    p.add_argument("--trials", type=_positive_int, default=24,
+                   help="total search trials, counting those of earlier runs (default 24)")
     p.add_argument("--objective", choices=OBJECTIVES, default="accuracy",
                    help="accuracy under the budget (default), or pareto: accuracy and MACs")
     p.add_argument("--sampler", choices=SAMPLERS, default="tpe")

@@ -44,7 +44,7 @@ class SearchSettings:
     budget: int
     name: str = ""
     space: str | None = None
-    trials: int = 16
+    trials: int = 24
     objective: str = "accuracy"
     sampler: str = "tpe"
     resolution: int | None = None

@@ -51,6 +51,7 @@ def plot(rows: list[dict], budget: int, front: list[dict], path: Path) -> Path:
                     xytext=(6, -4), fontsize=8, color="tab:red")
     ax.axvline(budget / 1e6, color="gray", linestyle="--", linewidth=1,
                label=f"budget {format_count(budget)}")
+    ax.margins(x=0.1)
     ax.set_xlabel("multiply-adds, millions (target spec, papers' convention)")
     ax.set_ylabel("proxy validation accuracy, %")
     ax.grid(alpha=0.3)

@@ -1,5 +1,10 @@
-"""A real two-node Ray cluster on this machine (loopback only): mbnas search joins it with
---address, survives losing the second node, and loses no trial."""
+"""A real two-node Ray cluster on this machine: mbnas search joins it with --address,
+survives losing the second node, and loses no trial.
+
+Ray on Linux replaces 127.0.0.1 by the machine's outward address, so the cluster runs in
+a network namespace of its own holding only the loopback interface: there Ray's own
+address lookup falls back to 127.0.0.1 and nothing leaves loopback.  Both nodes and the
+search join that namespace through ``nsenter``."""
 
 from __future__ import annotations
 
@@ -19,42 +24,59 @@ from test_search_e2e import _wait_for, check_run_is_consistent, search_args
 pytestmark = pytest.mark.slow
 
 RAY = str(Path(sys.executable).parent / "ray")
-ENV = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+# Token authentication (on by default in recent Ray) is for clusters across hosts.
+ENV = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
 
 
 def _free_port() -> int:
+    # Any port will do: the namespace is empty.
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def _ray(*args: str) -> None:
-    subprocess.run([RAY, *args], check=True, env=ENV, timeout=180,
+@pytest.fixture
+def netns():
+    """A private network namespace with only loopback; yields the nsenter prefix."""
+    if not shutil.which("unshare") or not shutil.which("nsenter") or os.geteuid() != 0:
+        pytest.skip("needs root with unshare and nsenter (util-linux) for a private netns")
+    holder = subprocess.Popen(["unshare", "--net", "--", "sh", "-c",
+                               "ip link set lo up && echo up && exec sleep 3600"],
+                              stdout=subprocess.PIPE, text=True)
+    if holder.stdout.readline().strip() != "up":
+        holder.kill()
+        pytest.skip("cannot create a network namespace here")
+    yield ["nsenter", f"--net=/proc/{holder.pid}/ns/net", "--"]
+    holder.kill()
+    holder.wait()
+
+
+def _ray(prefix: list[str], *args: str) -> None:
+    subprocess.run([*prefix, RAY, *args], check=True, env=ENV, timeout=180,
                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
 def _second_node_pids() -> list[int]:
     """The second node's raylet: the one started with the 'second' custom resource."""
-    out = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
+    out = subprocess.run(["ps", "-ww", "-eo", "pid=,args="], capture_output=True, text=True).stdout
     return [int(line.split()[0]) for line in out.splitlines()
             if "raylet" in line and "second" in line and "grep" not in line]
 
 
 @pytest.fixture
-def cluster():
+def cluster(netns):
     # Ray's socket paths must stay short: a temp dir directly under /tmp.
     temp = tempfile.mkdtemp(prefix="mbnasray", dir="/tmp")
     port = _free_port()
     address = f"127.0.0.1:{port}"
     try:
-        _ray("start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1",
-             "--num-cpus=1", "--num-gpus=0", "--include-dashboard=false",
-             f"--temp-dir={temp}", "--disable-usage-stats")
-        _ray("start", f"--address={address}", "--node-ip-address=127.0.0.1", "--num-cpus=1",
-             "--num-gpus=0", '--resources={"second": 1}', "--disable-usage-stats")
-        yield address
+        _ray(netns, "start", "--head", f"--port={port}", "--num-cpus=1", "--num-gpus=0",
+             "--include-dashboard=false", f"--temp-dir={temp}", "--disable-usage-stats")
+        _ray(netns, "start", f"--address={address}", "--num-cpus=1", "--num-gpus=0",
+             '--resources={"second": 1}', "--disable-usage-stats")
+        yield netns, address
     finally:
-        subprocess.run([RAY, "stop", "--force"], env=ENV, timeout=120,
+        subprocess.run([*netns, RAY, "stop", "--force"], env=ENV, timeout=120,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         shutil.rmtree(temp, ignore_errors=True)
 
@@ -65,11 +87,12 @@ def _nodes_used(run_dir: Path) -> set[str]:
 
 
 def test_search_across_two_nodes_and_survive_losing_one(cluster, tmp_path):
+    netns, address = cluster
     assert len(_second_node_pids()) == 1
-    args = search_args(tmp_path, "cluster", 8, "--address", cluster, "--concurrency", "2",
+    args = search_args(tmp_path, "cluster", 8, "--address", address, "--concurrency", "2",
                        "--references", "none", "--inject-faults",
                        ",".join(f"{i}:slow" for i in range(1, 9)))
-    proc = subprocess.Popen([sys.executable, "-m", "mbnas", *args], env=ENV,
+    proc = subprocess.Popen([*netns, sys.executable, "-m", "mbnas", *args], env=ENV,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     run_dir = tmp_path / "cluster"
     try:

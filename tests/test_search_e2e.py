@@ -218,3 +218,21 @@ def test_a_search_where_every_trial_fails_ends_with_an_error(tmp_path):
     assert result.returncode == 1
     assert "every search trial failed" in result.stderr
     assert "RuntimeError: injected fault" in result.stderr
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "nsga2", "random"])
+def test_pareto_objective_reports_the_front(tmp_path, sampler):
+    result = run(*search_args(tmp_path, "pareto", 3, "--references", "none",
+                              "--objective", "pareto", "--sampler", sampler,
+                              "--no-early-stopping"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    study = optuna.load_study(study_name="search",
+                              storage=f"sqlite:///{tmp_path / 'pareto' / 'study.db'}")
+    assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
+    best = json.loads((tmp_path / "pareto" / "best.json").read_text())
+    front = best["pareto_front"]
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert front and len(done) == 3
+    for row in front:  # nothing completed beats a front member on both counts
+        assert not any(t.values[0] > row["val_acc"] and t.user_attrs["macs"] < row["macs"]
+                       for t in done)
