@@ -126,12 +126,10 @@ class RunStudy:
         for name, text in self.space.seeds:
             base = decode(text)
             for width in sorted(self.space.width, reverse=True):
-                arch = self.space.arch(self.space.params_of(_with(base, width=width)),
-                                       resolution=self.resolution, num_classes=self.num_classes)
-                if count(arch).macs <= self.budget:
+                params = self.space.params_of(_with(base, width=width))
+                if count(self.target(params)).macs <= self.budget:
                     role = f"seed: {name} x{width:g}"
-                    self.study.enqueue_trial(self.space.params_of(_with(base, width=width)),
-                                             user_attrs={"role": role})
+                    self.study.enqueue_trial(params, user_attrs={"role": role})
                     queued.append(role)
                     break
         self.study.set_user_attr("seeds_enqueued", True)
@@ -153,35 +151,32 @@ class RunStudy:
 
     def ask(self) -> Candidate:
         """The next candidate within budget (at most two samples, see the module doc)."""
-        trial = self.study.ask()
-        params = self.space.sample(trial.suggest_categorical)
-        arch = self.target(params)
-        cost = count(arch)
-        trial.set_user_attr("arch", encode(arch))
-        trial.set_user_attr("macs", cost.macs)
-        trial.set_user_attr("params", cost.params)
-        trial.set_constraint(CONSTRAINT, float(cost.macs - self.budget))
+        trial, arch, cost = self._sample()
         if cost.macs > self.budget:
-            repaired = self.space.repair(params, self.budget, resolution=self.resolution,
+            repaired = self.space.repair(trial.params, self.budget, resolution=self.resolution,
                                          num_classes=self.num_classes)
             trial.set_user_attr("over_budget", True)
             self.study.enqueue_trial(repaired, user_attrs={"role": f"repair of #{trial.number}"})
             self.study.tell(trial, state=TrialState.PRUNED)
-            trial = self.study.ask()
-            params = self.space.sample(trial.suggest_categorical)
-            arch = self.target(params)
-            cost = count(arch)
+            trial, arch, cost = self._sample()
             if cost.macs > self.budget:  # cannot happen: repair() guarantees the fit
                 raise RuntimeError(f"repaired trial #{trial.number} is over budget")
-            trial.set_user_attr("arch", encode(arch))
-            trial.set_user_attr("macs", cost.macs)
-            trial.set_user_attr("params", cost.params)
-            trial.set_constraint(CONSTRAINT, float(cost.macs - self.budget))
         role = trial.user_attrs.get("role", "search")
         if "role" not in trial.user_attrs:
             trial.set_user_attr("role", role)
         self._live[trial.number] = trial
         return Candidate(trial.number, arch, cost.macs, cost.params, role)
+
+    def _sample(self):
+        """Ask Optuna for one trial, build its spec, and record its price and constraint."""
+        trial = self.study.ask()
+        arch = self.target(self.space.sample(trial.suggest_categorical))
+        cost = count(arch)
+        trial.set_user_attr("arch", encode(arch))
+        trial.set_user_attr("macs", cost.macs)
+        trial.set_user_attr("params", cost.params)
+        trial.set_constraint(CONSTRAINT, float(cost.macs - self.budget))
+        return trial, arch, cost
 
     def report(self, number: int, val_acc: float, epoch: int) -> None:
         """An epoch's validation accuracy (single objective only: Optuna cannot take
