@@ -82,6 +82,15 @@ def test_search_runs_resumes_and_shows(tmp_path):
     weights = [r["checkpoint"] for r in rows if r["state"] == "complete"]
     assert weights and all(Path(w).exists() for w in weights)
 
+    # Ray reuses a worker from trial to trial (V2 follows V1 in the same one here): the
+    # score must not depend on it, but equal what `mbnas train` gives in a fresh process.
+    v2 = next(r for r in rows if r["name"] == "mobilenet_v2")
+    retrain = run("train", "mobilenet_v2", "--dataset", "synthetic", "--epochs", "2",
+                  "--threads", "1", "--out", str(tmp_path / "retrain"))
+    assert retrain.returncode == 0, retrain.stderr
+    metrics = json.loads((tmp_path / "retrain" / "metrics.json").read_text())
+    assert metrics["val_acc"] == float(v2["val_acc"])
+
     # The same command with more trials resumes: nothing finished is repeated or changed.
     result = run(*search_args(tmp_path, "e2e", 6))
     assert result.returncode == 0, result.stderr[-3000:]
