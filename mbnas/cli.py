@@ -473,7 +473,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", help="a subset, e.g. mobilenet_v2@1,mobilenet_v1@0.5")
     p.set_defaults(func=_cmd_baseline)
 
-    from mbnas.search import OBJECTIVES, SAMPLERS
+    from mbnas.search import OBJECTIVES, SAMPLERS, SearchSettings
     from mbnas.seeds import SEEDS
 
     p = sub.add_parser("search", help="search the space for the best network within a budget",
@@ -486,8 +486,9 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs-dir", default="runs", help="where runs live (default runs/)")
     p.add_argument("--space", help="search space: a .yaml file or a name under "
                                    "search_spaces/ (default mobilenet)")
-    p.add_argument("--trials", type=_positive_int, default=24,
-                   help="total search trials, counting those of earlier runs (default 24)")
+    p.add_argument("--trials", type=_positive_int, default=SearchSettings.trials,
+                   help="total search trials, counting those of earlier runs "
+                        f"(default {SearchSettings.trials})")
     p.add_argument("--objective", choices=OBJECTIVES, default="accuracy",
                    help="accuracy under the budget (default), or pareto: accuracy and MACs")
     p.add_argument("--sampler", choices=SAMPLERS, default="tpe")
