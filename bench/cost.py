@@ -16,9 +16,9 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from mbnas.builder import build
-from mbnas.cost import count
-from mbnas.seeds import parse_arch
+from mbnas.arch.cost import count
+from mbnas.arch.seeds import parse_arch
+from mbnas.nn.network import build
 
 GRID = [("mobilenet_v1", w, r) for w in (1.0, 0.75, 0.5, 0.25) for r in (224, 192, 160, 128)]
 GRID += [("mobilenet_v2", w, r) for w in (1.4, 1.0, 0.75, 0.5, 0.35)
@@ -53,7 +53,7 @@ def main() -> None:
 
     assert analytic == measured, "analytic and flop_counter counts disagree"
     print(f"specs priced:                 {len(archs)} (counts agree exactly)")
-    print(f"analytic (mbnas.cost.count):  {analytic_rate:12,.0f} specs/s")
+    print(f"analytic (mbnas.arch.cost.count):  {analytic_rate:12,.0f} specs/s")
     print(f"build + flop_counter:         {measured_rate:12,.1f} specs/s")
     print(f"ratio:                        {analytic_rate / measured_rate:12,.0f}x")
 

@@ -20,8 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from mbnas.protocol import Protocol
-from mbnas.search import SearchSettings, run_search
+from mbnas.search.run import SearchSettings, run_search
+from mbnas.training.protocol import Protocol
 from mbnas.units import parse_count
 
 

@@ -17,12 +17,12 @@ import time
 
 import torch
 
-from mbnas.builder import build
+from mbnas.arch.seeds import parse_arch
 from mbnas.data import Batches
-from mbnas.protocol import Protocol, TrainConfig, load_data
-from mbnas.proxy import proxy_arch
-from mbnas.seeds import parse_arch
-from mbnas.train import Trainer
+from mbnas.nn.network import build
+from mbnas.training.protocol import Protocol, TrainConfig
+from mbnas.training.proxy import load_data, proxy_arch
+from mbnas.training.trainer import Trainer
 
 
 def bare_epoch(model, batches, optimizer) -> float:

@@ -5,11 +5,11 @@
 
 from __future__ import annotations
 
-from mbnas.cost import Cost, count
-from mbnas.encoding import decode, encode
+from mbnas.arch.cost import Cost, count
+from mbnas.arch.encoding import decode, encode
+from mbnas.arch.seeds import parse_arch
+from mbnas.arch.spec import Arch, Head, Stage, Stem
 from mbnas.errors import MbnasError
-from mbnas.seeds import parse_arch
-from mbnas.spec import Arch, Head, Stage, Stem
 
 __version__ = "0.1.0"
 
@@ -19,7 +19,7 @@ __all__ = ["Arch", "Cost", "Head", "MbnasError", "Stage", "Stem", "build", "coun
 
 def build(arch, *, width=None, resolution=None, num_classes=None, dropout: float = 0.0):
     """The ``torch.nn.Module`` for ``arch``: an :class:`Arch`, seed name, spec file or string."""
-    from mbnas.builder import build as _build
+    from mbnas.nn.network import build as _build
 
     if not isinstance(arch, Arch):
         arch = parse_arch(str(arch), width=width, resolution=resolution, num_classes=num_classes)

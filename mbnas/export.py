@@ -4,13 +4,13 @@
 
 - ``model.py`` (format ``py``): one readable source file with the resolved block table at
   the top, the block classes written out as in the papers, and the network class.  Its
-  state_dict keys are those of :func:`mbnas.builder.build`, so weights move both ways.
+  state_dict keys are those of :func:`mbnas.nn.network.build`, so weights move both ways.
 - ``weights.pt`` (``pt``): the state_dict, trained if one is given, else freshly initialised.
 - ``model.torchscript.pt`` (``torchscript``) and ``model.onnx`` (``onnx``, dynamic batch).
 - ``arch.json``, always: encoding, cost, class name, where the weights came from.
 
 ``model.py`` is generated from templates here rather than from ``inspect.getsource`` of
-:mod:`mbnas.builder`: the exported file must stay black- and ruff-clean and self-contained
+:mod:`mbnas.nn.network`: the exported file must stay black- and ruff-clean and self-contained
 whatever formatting the builder has, and the tests check module for module that the two
 agree (state_dict keys, outputs, MACs and parameters).
 """
@@ -35,11 +35,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from mbnas.builder import build
-from mbnas.cost import count
-from mbnas.encoding import encode
+from mbnas.arch.cost import count
+from mbnas.arch.encoding import encode
+from mbnas.arch.spec import Arch, Block, resolve
 from mbnas.errors import MbnasError
-from mbnas.spec import Arch, Block, resolve
+from mbnas.nn.network import build
 from mbnas.units import format_count
 
 FORMATS = ("py", "pt", "torchscript", "onnx")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from mbnas.spec import ACTIVATIONS, KERNELS, ROUNDINGS, Arch, Head, Stage, Stem, min_resolution
+from mbnas.arch.spec import ACTIVATIONS, KERNELS, ROUNDINGS, Arch, Head, Stage, Stem, min_resolution
 
 
 @st.composite

@@ -6,9 +6,9 @@ from hypothesis import given, settings
 from strategies import archs
 from torch.utils.flop_counter import FlopCounterMode
 
-from mbnas.builder import build
-from mbnas.cost import count
-from mbnas.seeds import parse_arch
+from mbnas.arch.cost import count
+from mbnas.arch.seeds import parse_arch
+from mbnas.nn.network import build
 
 
 def measured_macs(model: torch.nn.Module, resolution: int) -> int:

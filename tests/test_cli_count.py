@@ -5,8 +5,8 @@ import sys
 import pytest
 from cli import assert_usage_error, run
 
-from mbnas.encoding import encode, save_file
-from mbnas.seeds import parse_arch
+from mbnas.arch.encoding import encode, save_file
+from mbnas.arch.seeds import parse_arch
 
 
 def count_json(*args: str) -> dict:

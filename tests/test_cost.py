@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from mbnas.cost import count, layer_costs
-from mbnas.seeds import parse_arch
+from mbnas.arch.cost import count, layer_costs
+from mbnas.arch.seeds import parse_arch
 
 
 def _paper_round(value: float, decimals: int = 0) -> set[float]:

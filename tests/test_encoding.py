@@ -4,9 +4,9 @@ import pytest
 from hypothesis import given, settings
 from strategies import archs
 
-from mbnas.encoding import decode, encode, from_dict, load_file, save_file, to_dict
+from mbnas.arch.encoding import decode, encode, from_dict, load_file, save_file, to_dict
+from mbnas.arch.seeds import SEEDS, seed
 from mbnas.errors import MbnasError
-from mbnas.seeds import SEEDS, seed
 
 V2_STRING = (
     "net_w1.0_r224_n1000_div8,stem_k3_s2_c32,ir_r1_k3_s1_e1_c16,ir_r2_k3_s2_e6_c24,"

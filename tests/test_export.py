@@ -14,12 +14,12 @@ from strategies import archs
 from test_builder import measured_macs, n_params
 from torch import nn
 
-from mbnas.builder import build
-from mbnas.cost import count
-from mbnas.encoding import encode
+from mbnas.arch.cost import count
+from mbnas.arch.encoding import encode
+from mbnas.arch.seeds import parse_arch
 from mbnas.errors import MbnasError
 from mbnas.export import FORMATS, ONNX_OPSET, export, import_model_file, load, read_state_dict
-from mbnas.seeds import parse_arch
+from mbnas.nn.network import build
 
 CUSTOM = ("net_w0.75_r64_n10_div8,stem_k3_s2_c16,ir_r1_k5_s1_e1_c16,ds_r2_k3_s2_c24,"
           "ir_r2_k7_s2_e4_c40_noskip_relu,head_c320")

@@ -3,8 +3,8 @@ import json
 import pytest
 from cli import assert_usage_error, run
 
-from mbnas.cost import count
-from mbnas.seeds import parse_arch
+from mbnas.arch.cost import count
+from mbnas.arch.seeds import parse_arch
 
 
 def test_export_a_seed_with_modifiers(tmp_path):

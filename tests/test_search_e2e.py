@@ -16,8 +16,8 @@ import optuna
 import pytest
 from cli import assert_usage_error, run
 
-from mbnas.cost import macs
-from mbnas.encoding import decode
+from mbnas.arch.cost import macs
+from mbnas.arch.encoding import decode
 
 pytestmark = pytest.mark.slow
 

@@ -2,11 +2,11 @@ import random
 
 import pytest
 
-from mbnas.cost import count, macs
-from mbnas.encoding import decode
+from mbnas.arch.cost import count, macs
+from mbnas.arch.encoding import decode
+from mbnas.arch.seeds import seed
 from mbnas.errors import MbnasError
-from mbnas.seeds import seed
-from mbnas.space import load_space, parse_space, resolve_space
+from mbnas.search.space import load_space, parse_space, resolve_space
 
 
 @pytest.fixture(scope="module")

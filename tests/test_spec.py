@@ -1,8 +1,8 @@
 import pytest
 
+from mbnas.arch.seeds import seed
+from mbnas.arch.spec import Arch, Stage, Stem, min_resolution, resolve, scale_channels
 from mbnas.errors import MbnasError
-from mbnas.seeds import seed
-from mbnas.spec import Arch, Stage, Stem, min_resolution, resolve, scale_channels
 
 
 @pytest.mark.parametrize(

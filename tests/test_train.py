@@ -6,10 +6,10 @@ import pytest
 import torch
 from cli import assert_usage_error, run
 
-from mbnas.encoding import decode
-from mbnas.protocol import Protocol, TrainConfig, proxy_trainer
-from mbnas.proxy import proxy_arch
-from mbnas.seeds import parse_arch
+from mbnas.arch.encoding import decode
+from mbnas.arch.seeds import parse_arch
+from mbnas.training.protocol import Protocol, TrainConfig
+from mbnas.training.proxy import proxy_arch, proxy_trainer
 
 TINY = "stem_k3_s2_c16,ds_r1_k3_s1_c16,ir_r2_k3_s2_e3_c24,ir_r1_k3_s2_e3_c32"
 FASHION = Path("/usr/share/datasets/fashion-mnist")

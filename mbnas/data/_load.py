@@ -16,10 +16,10 @@ from mbnas.data._idx import read_fashion_mnist
 from mbnas.data._sets import Dataset, Source, channel_stats, check_count
 from mbnas.data._synthetic import make_synthetic
 from mbnas.errors import MbnasError
-from mbnas.protocol import DATASETS
+from mbnas.training.protocol import DATA_ENV, DATASETS, DEFAULT_VAL_SIZE
 
 DEFAULT_DIRS = {"fashion-mnist": "/usr/share/datasets/fashion-mnist"}
-ENV_DIR = "MBNAS_DATA"  # overrides DEFAULT_DIRS; --data-dir overrides both
+ENV_DIR = DATA_ENV  # overrides DEFAULT_DIRS; --data-dir overrides both
 MAX_VAL_FRACTION = 5  # validation takes at most one training image in five
 # Horizontal mirrors keep labels, except for the synthetic set's oriented gratings.
 FLIPS = {"fashion-mnist": True, "cifar10": True, "cifar100": True, "folder": True,
@@ -29,7 +29,7 @@ HOW_TO_GET = {"fashion-mnist": IDX_HOW_TO_GET, "cifar10": cifar_how_to_get("cifa
 
 
 def load_dataset(name: str = "fashion-mnist", data_dir: str | os.PathLike | None = None, *,
-                 val_size: int = 5000, subset: int | None = None, split_seed: int = 0,
+                 val_size: int = DEFAULT_VAL_SIZE, subset: int | None = None, split_seed: int = 0,
                  image_size: int = 32) -> Dataset:
     """Load ``name`` into memory as uint8 tensors, with a seeded validation split.
 

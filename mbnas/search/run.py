@@ -2,8 +2,8 @@
 
 Phase 1 trains the references (canonical V1 and V2 at width 1.0) under the
 search's protocol, without early stopping; phase 2 runs the search trials.  Both
-go through Ray Tune (:mod:`mbnas.tune`) and are recorded in the run's Optuna
-study (:mod:`mbnas.study`), which is what a re-run resumes from.
+go through Ray Tune (:mod:`mbnas.search.tune`) and are recorded in the run's Optuna
+study (:mod:`mbnas.search.study`), which is what a re-run resumes from.
 
 A run folder ``runs/<name>/`` holds ``run.json`` (the settings), ``study.db``,
 ``ray/`` (Tune's experiment folders and logs), ``weights/`` (each finished
@@ -17,64 +17,22 @@ import dataclasses
 import hashlib
 import json
 import os
-import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from mbnas.cost import count
-from mbnas.encoding import encode
+from mbnas.arch.cost import count
+from mbnas.arch.encoding import encode
+from mbnas.arch.seeds import seed, with_overrides
 from mbnas.errors import MbnasError
-from mbnas.protocol import Protocol
-from mbnas.seeds import SEEDS, seed, with_overrides
-from mbnas.space import SearchSpace, resolve_space
+from mbnas.search.settings import SearchSettings, check_name
+from mbnas.search.space import SearchSpace, resolve_space
 from mbnas.units import format_count
 
-OBJECTIVES = ("accuracy", "pareto")
-SAMPLERS = ("tpe", "random", "nsga2")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 CSV_COLUMNS = ["number", "name", "role", "state", "arch", "macs", "params", "val_acc", "epochs",
                "seconds", "train_seconds", "error", "checkpoint"]
-
-
-@dataclass(frozen=True)
-class SearchSettings:
-    budget: int
-    name: str = ""
-    space: str | None = None
-    trials: int = 24
-    objective: str = "accuracy"
-    sampler: str = "tpe"
-    resolution: int | None = None
-    num_classes: int = 1000
-    protocol: Protocol = field(default_factory=Protocol)
-    concurrency: int = 1
-    cpus_per_trial: float | None = None
-    gpus_per_trial: float | None = None
-    address: str | None = None
-    early_stopping: bool = True
-    runs_dir: Path = Path("runs")
-    faults: dict[int, str] = field(default_factory=dict)
-    references: tuple[str, ...] = SEEDS
-
-    @property
-    def run_name(self) -> str:
-        if self.name:
-            return self.name
-        return f"search-{format_count(self.budget, 0) if self.budget % 10**6 == 0 else self.budget}"
-
-    @property
-    def run_dir(self) -> Path:
-        return self.runs_dir / self.run_name
-
-
-def check_name(name: str) -> str:
-    if not _NAME.match(name):
-        raise MbnasError(f"run name {name!r} is not allowed; use letters, digits, '.', '_' "
-                         "and '-' (up to 64, starting with a letter or digit)")
-    return name
 
 
 def _fingerprint(settings: SearchSettings, space_text: str) -> dict:
@@ -139,11 +97,11 @@ def prepare(settings: SearchSettings) -> tuple[SearchSpace, str]:
     if settings.trials < 1:
         raise MbnasError(f"--trials: {settings.trials} must be at least 1")
     space = resolve_space(settings.space)
-    from mbnas.seeds import spaces_dir
+    from mbnas.arch.seeds import spaces_dir
 
     space_path = Path(settings.space) if settings.space and Path(settings.space).exists() \
         else spaces_dir() / f"{settings.space or 'mobilenet'}.yaml"
-    from mbnas.protocol import load_data
+    from mbnas.training.proxy import load_data
 
     load_data(settings.protocol)  # a missing or malformed data set stops us here, exit 2
     cheapest = space.cheapest(resolution=settings.resolution, num_classes=settings.num_classes)
@@ -157,7 +115,7 @@ def prepare(settings: SearchSettings) -> tuple[SearchSpace, str]:
 
 
 def run_search(settings: SearchSettings, *, log=print) -> SearchOutcome:
-    from mbnas.study import RunStudy
+    from mbnas.search.study import RunStudy
 
     space, space_text = prepare(settings)
     run_dir = settings.run_dir
@@ -193,23 +151,44 @@ def run_search(settings: SearchSettings, *, log=print) -> SearchOutcome:
         lock.release()
 
 
+def trial_resources(settings: SearchSettings, resources: dict) -> tuple[float, float]:
+    """CPUs and GPUs per trial: the user's, else a fair share of the cluster; refused in
+    one line when they contradict the cluster or ``--device``/``--threads``."""
+    have_cpus, have_gpus = resources.get("CPU", 0), resources.get("GPU", 0)
+    device, threads = settings.protocol.train.device, settings.protocol.train.threads
+    gpus = settings.gpus_per_trial
+    if gpus is None:
+        gpus = 1.0 if have_gpus >= 1 and device != "cpu" else 0.0
+    if device == "cuda" and gpus == 0:
+        why = ("--gpus-per-trial is 0" if settings.gpus_per_trial == 0
+               else f"the Ray cluster has {have_gpus:g} GPUs")
+        raise MbnasError(f"--device cuda was asked for but {why}; use --device auto or cpu, "
+                         "or give trials a GPU with --gpus-per-trial")
+    if device == "cpu" and gpus > 0:
+        raise MbnasError(f"--device cpu contradicts --gpus-per-trial {gpus:g}; drop one of them")
+    if gpus > have_gpus:
+        raise MbnasError(f"--gpus-per-trial {gpus:g} asks for GPUs the cluster does not have "
+                         f"({have_gpus:g})")
+    cpus = settings.cpus_per_trial or max(1.0, have_cpus // settings.concurrency)
+    if cpus > have_cpus:
+        raise MbnasError(f"--cpus-per-trial {cpus:g} is more than the cluster's "
+                         f"{have_cpus:g} CPUs")
+    if threads is not None and threads > cpus:
+        raise MbnasError(f"--threads {threads} is more than the {cpus:g} CPUs each trial "
+                         "reserves; raise --cpus-per-trial or lower --threads")
+    return cpus, gpus
+
+
 def _run_phases(settings: SearchSettings, study, run_dir: Path, log) -> None:
-    from mbnas import tune as mtune
+    from mbnas.search import tune as mtune
 
     mtune.start_ray(settings.address)
     resources = mtune.cluster_resources()
-    gpus = settings.gpus_per_trial
-    if gpus is None:
-        gpus = 1.0 if resources.get("GPU", 0) >= 1 and settings.protocol.train.device != "cpu" \
-            else 0.0
-    cpus = settings.cpus_per_trial or max(1.0, resources.get("CPU", 1) // settings.concurrency)
-    if cpus > resources.get("CPU", 0):
-        raise MbnasError(f"--cpus-per-trial {cpus:g} is more than the cluster's "
-                         f"{resources.get('CPU', 0):g} CPUs")
-    if gpus > resources.get("GPU", 0):
-        raise MbnasError(f"--gpus-per-trial {gpus:g} asks for GPUs the cluster does not have "
-                         f"({resources.get('GPU', 0):g})")
-    train = dataclasses.replace(settings.protocol.train, threads=max(1, int(cpus)),
+    cpus, gpus = trial_resources(settings, resources)
+    # Where each trial trains follows from its resources; --device and --threads are
+    # honoured or refused there, never silently replaced.
+    train = dataclasses.replace(settings.protocol.train,
+                                threads=settings.protocol.train.threads or max(1, int(cpus)),
                                 device="cuda" if gpus > 0 else "cpu")
     protocol = dataclasses.replace(settings.protocol, train=train).to_dict()
     common = {"storage": run_dir / "ray", "concurrency": settings.concurrency, "cpus": cpus,

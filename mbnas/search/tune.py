@@ -2,7 +2,7 @@
 
 The trainable is a plain function of its config: resume from ``tune.get_checkpoint()``,
 then one ``tune.report(metrics, checkpoint=...)`` per epoch.  The training loop
-itself (:mod:`mbnas.train`) knows nothing of Ray.  Which architecture each trial
+itself (:mod:`mbnas.training.trainer`) knows nothing of Ray.  Which architecture each trial
 trains comes from :class:`StudySearcher`, a thin Ray ``Searcher`` over the run's
 Optuna study (kept in Optuna's own SQLite storage, so a restarted search resumes
 from the study rather than from Tune's experiment state).
@@ -58,9 +58,10 @@ def proxy_trial(config: dict) -> None:
     """Train one candidate; report validation accuracy after every epoch."""
     import torch
 
-    from mbnas.encoding import decode
-    from mbnas.protocol import Protocol, proxy_trainer, weights_file
-    from mbnas.train import Diverged
+    from mbnas.arch.encoding import decode
+    from mbnas.training.protocol import Protocol
+    from mbnas.training.proxy import proxy_trainer, weights_file
+    from mbnas.training.trainer import Diverged
 
     protocol = Protocol.from_dict(config["protocol"])
     fault = config.get("fault", "")
@@ -129,7 +130,7 @@ class Tally:
 class StudySearcher(Searcher):
     """Ray's view of a study: ``suggest`` asks it for a candidate, ``on_trial_complete``
     tells it the outcome.  ``source`` has ``ask()``, ``report(number, acc, epoch)`` and
-    ``tell(number, **outcome)``: :class:`mbnas.study.RunStudy` or its references."""
+    ``tell(number, **outcome)``: :class:`mbnas.search.study.RunStudy` or its references."""
 
     def __init__(self, source, *, count: int, protocol: dict, weights_dir: Path | None,
                  faults: dict[int, str] | None = None) -> None:
@@ -199,7 +200,7 @@ class StudySearcher(Searcher):
 
 
 def _encode(arch) -> str:
-    from mbnas.encoding import encode
+    from mbnas.arch.encoding import encode
 
     return encode(arch)
 

@@ -22,12 +22,12 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from mbnas.cost import count
-from mbnas.encoding import decode, encode
+from mbnas.arch.cost import count
+from mbnas.arch.encoding import decode, encode
+from mbnas.arch.spec import NUM_CLASSES, Arch
 from mbnas.errors import MbnasError
-from mbnas.search import OBJECTIVES, SAMPLERS
-from mbnas.space import SearchSpace
-from mbnas.spec import Arch
+from mbnas.search.settings import OBJECTIVES, SAMPLERS
+from mbnas.search.space import SearchSpace
 
 SEARCH, REFERENCES = "search", "references"
 CONSTRAINT = "macs_over_budget"
@@ -67,7 +67,7 @@ class RunStudy:
 
     def __init__(self, db: Path, space: SearchSpace, *, budget: int, objective: str = "accuracy",
                  sampler: str = "tpe", seed: int | None = 0, resolution: int | None = None,
-                 num_classes: int = 1000) -> None:
+                 num_classes: int = NUM_CLASSES) -> None:
         if objective not in OBJECTIVES:
             raise MbnasError(f"objective: {objective!r} is not allowed; choose one of "
                              f"{', '.join(OBJECTIVES)}")

@@ -63,7 +63,7 @@ def add_arch_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def arch_from_args(args: argparse.Namespace):
-    from mbnas.seeds import parse_arch
+    from mbnas.arch.seeds import parse_arch
 
     return parse_arch(args.arch, width=args.width, resolution=args.resolution,
                       num_classes=args.num_classes)
@@ -73,9 +73,9 @@ def arch_from_args(args: argparse.Namespace):
 
 
 def _cmd_count(args: argparse.Namespace) -> int:
-    from mbnas.cost import count, layer_costs
-    from mbnas.encoding import encode
-    from mbnas.report import stage_table
+    from mbnas.arch.cost import count, layer_costs
+    from mbnas.arch.encoding import encode
+    from mbnas.cli.report import stage_table
 
     arch = arch_from_args(args)
     total = count(arch)
@@ -100,7 +100,13 @@ def _cmd_count(args: argparse.Namespace) -> int:
 
 def add_protocol_arguments(parser: argparse.ArgumentParser) -> None:
     """The proxy protocol options, the same for train, baseline and search."""
-    from mbnas.protocol import DATASETS, DEFAULT_DATASET, DEFAULT_SUBSET, DEVICES, TrainConfig
+    from mbnas.training.protocol import (
+        DATASETS,
+        DEFAULT_DATASET,
+        DEFAULT_SUBSET,
+        DEVICES,
+        TrainConfig,
+    )
 
     defaults = TrainConfig()
     g = parser.add_argument_group("proxy protocol")
@@ -126,9 +132,9 @@ def add_protocol_arguments(parser: argparse.ArgumentParser) -> None:
 def protocol_from_args(args: argparse.Namespace):
     import os
 
-    from mbnas.protocol import Protocol, TrainConfig
+    from mbnas.training.protocol import DATA_ENV, Protocol, TrainConfig
 
-    data_dir = args.data_dir or os.environ.get("MBNAS_DATA") or None
+    data_dir = args.data_dir or os.environ.get(DATA_ENV) or None
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                          seed=args.seed, device=args.device, threads=args.threads)
     return Protocol(dataset=args.dataset, data_dir=data_dir, subset=args.subset or None,
@@ -188,10 +194,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     import torch
 
-    from mbnas.cost import count
-    from mbnas.encoding import encode
-    from mbnas.protocol import load_data, proxy_trainer, weights_file
-    from mbnas.train import pick_device
+    from mbnas.arch.cost import count
+    from mbnas.arch.encoding import encode
+    from mbnas.training.proxy import load_data, proxy_trainer, weights_file
+    from mbnas.training.trainer import pick_device
 
     arch = arch_from_args(args)
     protocol = protocol_from_args(args)
@@ -229,7 +235,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_baseline(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from mbnas.baseline import PUBLISHED, markdown_table, run_baseline
+    from mbnas.training.baseline import PUBLISHED, markdown_table, run_baseline
 
     protocol = protocol_from_args(args)
     models = list(PUBLISHED)
@@ -291,7 +297,7 @@ def _faults(text: str) -> dict[int, str]:
 
 
 def _references(text: str) -> tuple[str, ...]:
-    from mbnas.seeds import SEEDS
+    from mbnas.arch.seeds import SEEDS
 
     names = tuple(n for n in text.split(",") if n and n != "none")
     for name in names:
@@ -319,12 +325,14 @@ def _summary_table(outcome) -> str:
 def _cmd_search(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from mbnas.search import SearchSettings, run_search
+    from mbnas.search.run import run_search
+    from mbnas.search.settings import SearchSettings
 
     settings = SearchSettings(
         budget=args.budget, name=args.name or "", space=args.space, trials=args.trials,
         objective=args.objective, sampler=args.sampler, resolution=args.resolution,
-        num_classes=args.num_classes or 1000, protocol=protocol_from_args(args),
+        num_classes=args.num_classes or SearchSettings.num_classes,
+        protocol=protocol_from_args(args),
         concurrency=args.concurrency, cpus_per_trial=args.cpus_per_trial,
         gpus_per_trial=args.gpus_per_trial, address=args.address,
         early_stopping=not args.no_early_stopping, runs_dir=Path(args.runs_dir),
@@ -355,7 +363,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    from mbnas.show import show
+    from mbnas.cli.show import show
 
     print(show(args.run))
     return 0
@@ -367,7 +375,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from mbnas.runs import check_run, is_run
+    from mbnas.search.runs import check_run, is_run
 
     source = Path(args.source)
     if is_run(source):
@@ -393,12 +401,12 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _trial_export(args: argparse.Namespace):
-    """Arch, weights and provenance of a run's trial (see mbnas.runs.pick_trial)."""
+    """Arch, weights and provenance of a run's trial (see mbnas.search.runs.pick_trial)."""
     from pathlib import Path
 
-    from mbnas.encoding import decode
+    from mbnas.arch.encoding import decode
     from mbnas.export import read_state_dict
-    from mbnas.runs import pick_trial
+    from mbnas.search.runs import pick_trial
 
     row = pick_trial(args.source, args.trial)
     label = row["number"] or row["name"]
@@ -411,7 +419,7 @@ def _trial_export(args: argparse.Namespace):
     if args.target or weights is None or not weights.exists():
         provenance["weights"] = ("target spec, freshly initialised" if args.target else
                                  "no checkpoint was kept: freshly initialised")
-        from mbnas.seeds import with_overrides
+        from mbnas.arch.seeds import with_overrides
 
         return (with_overrides(target, resolution=args.resolution,
                                num_classes=args.num_classes), None, provenance, default_out)
@@ -419,7 +427,7 @@ def _trial_export(args: argparse.Namespace):
 
     payload = torch.load(weights, map_location="cpu", weights_only=True)
     provenance["weights"] = ("trained proxy network (its first stride-2 layer at stride 1, "
-                             "see mbnas.proxy)")
+                             "see mbnas.training.proxy)")
     return decode(payload["arch"]), read_state_dict(weights), provenance, default_out
 
 
@@ -473,8 +481,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", help="a subset, e.g. mobilenet_v2@1,mobilenet_v1@0.5")
     p.set_defaults(func=_cmd_baseline)
 
-    from mbnas.search import OBJECTIVES, SAMPLERS, SearchSettings
-    from mbnas.seeds import SEEDS
+    from mbnas.arch.seeds import SEEDS
+    from mbnas.search.settings import OBJECTIVES, SAMPLERS, SearchSettings
 
     p = sub.add_parser("search", help="search the space for the best network within a budget",
                        description="Optuna proposes architectures within a multiply-add "
@@ -489,15 +497,16 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--trials", type=_positive_int, default=SearchSettings.trials,
                    help="total search trials, counting those of earlier runs "
                         f"(default {SearchSettings.trials})")
-    p.add_argument("--objective", choices=OBJECTIVES, default="accuracy",
+    p.add_argument("--objective", choices=OBJECTIVES, default=SearchSettings.objective,
                    help="accuracy under the budget (default), or pareto: accuracy and MACs")
-    p.add_argument("--sampler", choices=SAMPLERS, default="tpe")
+    p.add_argument("--sampler", choices=SAMPLERS, default=SearchSettings.sampler,
+                   help=f"Optuna sampler (default {SearchSettings.sampler})")
     p.add_argument("--resolution", type=_positive_int,
                    help="target input resolution for pricing (default: the space's, 224)")
     p.add_argument("--num-classes", type=_positive_int,
-                   help="target classes for pricing (default 1000)")
-    p.add_argument("--concurrency", type=_positive_int, default=1,
-                   help="trials at a time (default 1)")
+                   help=f"target classes for pricing (default {SearchSettings.num_classes})")
+    p.add_argument("--concurrency", type=_positive_int, default=SearchSettings.concurrency,
+                   help=f"trials at a time (default {SearchSettings.concurrency})")
     p.add_argument("--cpus-per-trial", type=_positive_float,
                    help="CPUs per trial (default: all CPUs / concurrency)")
     p.add_argument("--gpus-per-trial", type=_fraction,

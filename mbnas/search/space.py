@@ -20,13 +20,13 @@ from pathlib import Path
 
 import yaml
 
-from mbnas.cost import macs as count_macs
-from mbnas.encoding import decode
-from mbnas.errors import MbnasError
-from mbnas.spec import (
+from mbnas.arch.cost import macs as count_macs
+from mbnas.arch.encoding import decode
+from mbnas.arch.spec import (
     ACTIVATIONS,
     BLOCKS,
     KERNELS,
+    NUM_CLASSES,
     ROUNDINGS,
     STRIDES,
     Arch,
@@ -34,6 +34,7 @@ from mbnas.spec import (
     Stage,
     Stem,
 )
+from mbnas.errors import MbnasError
 
 Choose = Callable[[str, Sequence], object]
 Params = dict[str, object]
@@ -128,7 +129,7 @@ class SearchSpace:
         return params
 
     def arch(self, params: Params, *, resolution: int | None = None,
-             num_classes: int = 1000) -> Arch:
+             num_classes: int = NUM_CLASSES) -> Arch:
         """The target spec for ``params`` (what :meth:`sample` returned)."""
 
         def get(name: str, choices: Sequence):
@@ -217,7 +218,7 @@ class SearchSpace:
         return self.sample(lambda name, choices: params[name]
                            if params.get(name) in choices else choices[0])
 
-    def cheapest(self, *, resolution: int | None = None, num_classes: int = 1000) -> Arch:
+    def cheapest(self, *, resolution: int | None = None, num_classes: int = NUM_CLASSES) -> Arch:
         """The member with the fewest MACs (exact: brute force over the few non-monotone
         decisions, the smallest choice of every monotone one)."""
         best: Arch | None = None
@@ -245,7 +246,7 @@ class SearchSpace:
         return best
 
     def repair(self, params: Params, budget: int, *, resolution: int | None = None,
-               num_classes: int = 1000) -> Params:
+               num_classes: int = NUM_CLASSES) -> Params:
         """Walk ``params`` down until the architecture fits ``budget``.
 
         Each step changes one decision (a number to its neighbouring choice, a
@@ -397,14 +398,14 @@ def _with_seeds(space: SearchSpace, seeds: tuple[tuple[str, str], ...]) -> Searc
 
 
 def default_space_path() -> Path:
-    from mbnas.seeds import spaces_dir
+    from mbnas.arch.seeds import spaces_dir
 
     return spaces_dir() / "mobilenet.yaml"
 
 
 def resolve_space(text: str | None) -> SearchSpace:
     """A space by file path or by name under ``search_spaces/`` (default: mobilenet)."""
-    from mbnas.seeds import spaces_dir
+    from mbnas.arch.seeds import spaces_dir
 
     if not text:
         return load_space(default_space_path())

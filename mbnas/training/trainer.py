@@ -20,7 +20,7 @@ from torch import nn
 
 from mbnas.data import Batches, Dataset, ImageSet
 from mbnas.errors import MbnasError
-from mbnas.protocol import TrainConfig
+from mbnas.training.protocol import TrainConfig
 
 
 def pick_device(name: str) -> torch.device:

@@ -1,4 +1,4 @@
-"""Lossless text and file forms of an :class:`~mbnas.spec.Arch`.
+"""Lossless text and file forms of an :class:`~mbnas.arch.spec.Arch`.
 
 The one-line form is a comma-separated list of items in the spirit of timm's
 block strings, for example MobileNetV2::
@@ -28,8 +28,8 @@ from pathlib import Path
 
 import yaml
 
+from mbnas.arch.spec import ACTIVATIONS, Arch, Head, Stage, Stem
 from mbnas.errors import MbnasError
-from mbnas.spec import ACTIVATIONS, Arch, Head, Stage, Stem
 
 _ROUNDING_TOKENS = {"div8": "divisible8", "trunc": "truncate"}
 _ROUNDING_NAMES = {v: k for k, v in _ROUNDING_TOKENS.items()}

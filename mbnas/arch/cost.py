@@ -8,14 +8,14 @@ trainable parameter of the built PyTorch module (conv weights, BN gamma and
 beta, classifier weight and bias) and ``weights`` is conv + classifier weights
 only, the V1 paper's convention.
 
-No torch here: pricing a spec is pure arithmetic on :func:`mbnas.spec.resolve`.
+No torch here: pricing a spec is pure arithmetic on :func:`mbnas.arch.spec.resolve`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mbnas.spec import Arch, Network, resolve
+from mbnas.arch.spec import Arch, Network, resolve
 
 
 @dataclass(frozen=True)

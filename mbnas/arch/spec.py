@@ -21,6 +21,7 @@ ACTIVATIONS = ("relu", "relu6")
 KERNELS = (3, 5, 7)
 STRIDES = (1, 2)
 ROUNDINGS = ("divisible8", "truncate")
+NUM_CLASSES = 1000  # ImageNet: what budgets are priced for unless told otherwise
 
 
 def _allowed(values) -> str:
@@ -129,7 +130,7 @@ class Arch:
     head: Head | None = None
     width: float = 1.0
     resolution: int = 224
-    num_classes: int = 1000
+    num_classes: int = NUM_CLASSES
     rounding: str = "divisible8"
 
     def __post_init__(self) -> None:

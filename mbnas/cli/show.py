@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from mbnas.runs import read_best, read_trials
+from mbnas.search.runs import read_best, read_trials
 from mbnas.units import format_count
 
 
@@ -64,10 +64,10 @@ def plot(rows: list[dict], budget: int, front: list[dict], path: Path) -> Path:
 
 def show(run: str | Path) -> str:
     """The text ``mbnas show`` prints; also writes ``accuracy_vs_macs.png`` in the run."""
-    from mbnas.baseline import markdown_table
-    from mbnas.cost import layer_costs
-    from mbnas.encoding import decode
-    from mbnas.report import stage_table
+    from mbnas.arch.cost import layer_costs
+    from mbnas.arch.encoding import decode
+    from mbnas.cli.report import stage_table
+    from mbnas.training.baseline import markdown_table
 
     run = Path(run)
     rows = read_trials(run)

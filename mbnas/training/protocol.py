@@ -8,11 +8,9 @@ trial of ``mbnas search``, so that seeds and candidates are scored alike.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from dataclasses import dataclass, field
 
 from mbnas.errors import MbnasError
-from mbnas.spec import Arch
 
 DEVICES = ("auto", "cpu", "cuda")
 DATASETS = ("fashion-mnist", "cifar10", "cifar100", "folder", "synthetic")
@@ -52,6 +50,7 @@ DEFAULT_DATASET = "fashion-mnist"
 # Fashion-MNIST images keep a full-width MobileNetV2 trial under a minute on 2 cores.
 DEFAULT_SUBSET = 6_000
 DEFAULT_VAL_SIZE = 2_000
+DATA_ENV = "MBNAS_DATA"  # where data sets lie, unless --data-dir says
 
 
 @dataclass(frozen=True)
@@ -77,39 +76,3 @@ class Protocol:
     @classmethod
     def from_dict(cls, data: dict) -> Protocol:
         return cls(**{**data, "train": TrainConfig(**data.get("train", {}))})
-
-
-@functools.lru_cache(maxsize=2)
-def _load(dataset: str, data_dir: str | None, val_size: int, subset: int | None):
-    from mbnas.data import load_dataset
-
-    return load_dataset(dataset, data_dir, val_size=val_size, subset=subset)
-
-
-def load_data(protocol: Protocol):
-    """The protocol's data set, loaded once per process (Ray reuses worker processes)."""
-    return _load(protocol.dataset, protocol.data_dir, protocol.val_size, protocol.subset)
-
-
-def proxy_trainer(arch: Arch, protocol: Protocol, *, progress=None):
-    """A seeded :class:`~mbnas.train.Trainer` for the proxy network of the target ``arch``."""
-    from mbnas.builder import build
-    from mbnas.proxy import proxy_arch
-    from mbnas.train import Trainer, seed_everything
-
-    data = load_data(protocol)
-    proxy = proxy_arch(arch, resolution=data.size, num_classes=data.num_classes)
-    seed_everything(protocol.train.seed)
-    trainer = Trainer(build(proxy), data, protocol.train, progress=progress)
-    trainer.arch = proxy
-    return trainer
-
-
-def weights_file(trainer, target: Arch) -> dict:
-    """What a saved ``model.pt`` / trial weights file holds: the proxy network's
-    state_dict under ``model`` (as :func:`mbnas.export.read_state_dict` expects), the
-    proxy spec it was built from and the target spec it stands for."""
-    from mbnas.encoding import encode
-
-    return {"model": trainer.model.state_dict(), "arch": encode(trainer.arch),
-            "target": encode(target)}

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from mbnas.cost import count
-from mbnas.protocol import Protocol
-from mbnas.seeds import parse_arch
+from mbnas.arch.cost import count
+from mbnas.arch.seeds import parse_arch
+from mbnas.training.protocol import Protocol
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ def run_baseline(protocol: Protocol, *, out_dir: Path,
     """Train every model, write ``baseline.csv`` / ``baseline.md``; returns (table, taus)."""
     import pandas as pd
 
-    from mbnas.protocol import load_data, proxy_trainer
+    from mbnas.training.proxy import load_data, proxy_trainer
 
     models = models or list(PUBLISHED)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from mbnas.cost import ZERO, Cost, LayerCost
-from mbnas.encoding import encode_stage
-from mbnas.spec import Arch, resolve
+from mbnas.arch.cost import ZERO, Cost, LayerCost
+from mbnas.arch.encoding import encode_stage
+from mbnas.arch.spec import Arch, resolve
 from mbnas.units import format_count
 
 

@@ -12,9 +12,9 @@ import dataclasses
 from functools import cache
 from pathlib import Path
 
-from mbnas.encoding import EXAMPLE, decode, load_file
+from mbnas.arch.encoding import EXAMPLE, decode, load_file
+from mbnas.arch.spec import Arch
 from mbnas.errors import MbnasError
-from mbnas.spec import Arch
 
 SEEDS = ("mobilenet_v1", "mobilenet_v2")
 _SPEC_SUFFIXES = (".yaml", ".yml", ".json")
@@ -22,7 +22,7 @@ _SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 
 def spaces_dir() -> Path:
     """``search_spaces/``: inside the installed wheel, or at the top of a checkout."""
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parents[1]  # the mbnas package
     for candidate in (here / "search_spaces", here.parent / "search_spaces"):
         if (candidate / "seeds").is_dir():
             return candidate

@@ -1,7 +1,7 @@
 """The one bridge from a spec to PyTorch: :func:`build` turns an Arch into an nn.Module.
 
 Blocks read like the papers' figures and take explicit integers; the resolved
-layers come from :func:`mbnas.spec.resolve`, the same ones the cost model prices.
+layers come from :func:`mbnas.arch.spec.resolve`, the same ones the cost model prices.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mbnas.spec import Arch, Block, Network, resolve
+from mbnas.arch.spec import Arch, Block, Network, resolve
 
 _ACTIVATIONS = {"relu": nn.ReLU, "relu6": nn.ReLU6}
 

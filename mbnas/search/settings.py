@@ -1,0 +1,70 @@
+"""What a search is asked to do: :class:`SearchSettings`, validated before anything runs.
+
+Torch-, Optuna- and Ray-free, so the command line can build its parser and check its
+input without importing them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mbnas.arch.seeds import SEEDS
+from mbnas.arch.spec import NUM_CLASSES
+from mbnas.errors import MbnasError
+from mbnas.training.protocol import Protocol
+from mbnas.units import format_count
+
+OBJECTIVES = ("accuracy", "pareto")
+SAMPLERS = ("tpe", "random", "nsga2")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    budget: int
+    name: str = ""
+    space: str | None = None
+    trials: int = 24
+    objective: str = "accuracy"
+    sampler: str = "tpe"
+    resolution: int | None = None
+    num_classes: int = NUM_CLASSES
+    protocol: Protocol = field(default_factory=Protocol)
+    concurrency: int = 1
+    cpus_per_trial: float | None = None
+    gpus_per_trial: float | None = None
+    address: str | None = None
+    early_stopping: bool = True
+    runs_dir: Path = Path("runs")
+    faults: dict[int, str] = field(default_factory=dict)
+    references: tuple[str, ...] = SEEDS
+
+    def __post_init__(self) -> None:
+        for what, value, allowed in (("objective", self.objective, OBJECTIVES),
+                                     ("sampler", self.sampler, SAMPLERS)):
+            if value not in allowed:
+                raise MbnasError(f"{what}: {value!r} is not allowed; choose one of "
+                                 f"{', '.join(allowed)}")
+        if self.trials < 1:
+            raise MbnasError(f"--trials: {self.trials} must be at least 1")
+        if self.concurrency < 1:
+            raise MbnasError(f"--concurrency: {self.concurrency} must be at least 1")
+
+    @property
+    def run_name(self) -> str:
+        if self.name:
+            return self.name
+        return f"search-{format_count(self.budget, 0) if self.budget % 10**6 == 0 else self.budget}"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.runs_dir / self.run_name
+
+
+def check_name(name: str) -> str:
+    if not _NAME.match(name):
+        raise MbnasError(f"run name {name!r} is not allowed; use letters, digits, '.', '_' "
+                         "and '-' (up to 64, starting with a letter or digit)")
+    return name
