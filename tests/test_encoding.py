@@ -59,11 +59,13 @@ def test_defaults_and_whitespace():
         ("ir_rx_k3_c16", "unknown token 'rx'"),
         ("ir_r1.5_c16", "repeats: expected an integer"),
         ("head_c1280,ir_r1_c16", "unexpected item 'head_c1280'"),
-        ("stem_c32", "no ds_ or ir_ stage"),
+        ("stem_c32", "no stage"),
         ("net_w0_r224,ir_r1_c16", "width: 0 is not allowed"),
         ("net_w1.0_r8,ir_r1_s2_c16,ir_r1_s2_c16,ir_r1_s2_c16,ir_r1_s2_c16",
          "resolution: 8 is too small"),
-        ("ds_r1_e6_c16", "only 'ir' blocks expand"),
+        ("ds_r1_e6_c16", "unknown token 'e6'"),
+        ("ir_r1_e6_x64_c16", "either as a ratio"),
+        ("head_c960_f0,ir_r1_c16", "unexpected item"),
     ],
 )
 def test_malformed_strings_say_what_is_wrong(text, message):

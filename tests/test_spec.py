@@ -37,7 +37,8 @@ def test_v2_blocks_follow_table_2():
     assert len(ir) == 17
     assert [b.out_size for b in net.blocks][-1] == 7
     first = ir[0]
-    assert (first.expand, first.hidden_channels, first.out_channels) == (False, 32, 16)
+    assert (first.hidden_channels, first.out_channels) == (32, 16)
+    assert [c.name for c in first.convs()] == ["stage1.0.depthwise", "stage1.0.project"]
     assert ir[1].hidden_channels == 96 and ir[1].stride == 2
     # shortcut only where stride 1 and channels match
     assert [b.residual for b in ir] == [
@@ -73,7 +74,11 @@ def test_min_resolution_is_tight():
         ({"channels": 0}, "channels"),
         ({"channels": 2.5}, "channels: expected an integer"),
         ({"expansion": 0}, "expansion: 0 is not allowed"),
-        ({"block": "ds", "expansion": 6}, "only 'ir' blocks expand"),
+        ({"block": "ds", "expansion": 6}, "expansion: 6 is not allowed for a 'ds' block"),
+        ({"block": "ds", "expanded": 64}, "expanded: 64 is not allowed for a 'ds' block"),
+        ({"block": "ir", "expansion": 6, "expanded": 64}, "either as a ratio"),
+        ({"block": "ir", "se": 1}, "se: expected true or false"),
+        ({"block": "mb"}, "block: 'mb' is not allowed; choose one of ds, ir"),
         ({"activation": "gelu"}, "activation: 'gelu' is not allowed; choose one of relu, relu6"),
         ({"shortcut": "yes"}, "shortcut: expected true or false"),
     ],

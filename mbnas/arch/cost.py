@@ -1,6 +1,6 @@
 """Analytic cost of an architecture, under the MobileNet papers' convention.
 
-Multiply-adds: every convolution and the final fully connected layer, one per
+Multiply-adds: every convolution and the fully connected layers, one per
 multiply-add (``K*K*(C_in/groups)*C_out*H_out*W_out`` for a conv, ``C_in*C_out``
 for the classifier); batch norm, activations, pooling, residual adds and
 biases are not counted.  Parameters are counted two ways: ``params`` is every
@@ -51,25 +51,27 @@ class LayerCost:
         return self.name.split(".", 1)[0]
 
 
+def _conv_kind(conv) -> str:
+    if not conv.norm:
+        return "se"  # squeeze-and-excitation's 1x1 convs on the pooled vector
+    if conv.groups > 1:
+        return "depthwise"
+    return "pointwise" if conv.kernel == 1 else "conv"
+
+
 def layer_costs(arch: Arch | Network) -> list[LayerCost]:
     """Every priced layer of ``arch`` in order (the V1 paper's Table 2 breakdown)."""
     net = arch if isinstance(arch, Network) else resolve(arch)
     rows = []
     for block in net.blocks:
         for conv in block.convs():
-            if conv.groups > 1:
-                kind = "depthwise"
-            elif conv.kernel == 1:
-                kind = "pointwise"
-            else:
-                kind = "conv"
-            bn = 2 * conv.out_channels  # gamma and beta
-            cost = Cost(conv.macs, conv.weights + bn, conv.weights)
-            rows.append(LayerCost(conv.name, kind, conv.in_channels, conv.out_channels,
-                                  conv.kernel, conv.stride, conv.out_size, cost))
-    fc = net.features * net.num_classes
-    rows.append(LayerCost("classifier", "fc", net.features, net.num_classes, 1, 1, 1,
-                          Cost(fc, fc + net.num_classes, fc)))
+            cost = Cost(conv.macs, conv.params, conv.weights)
+            rows.append(LayerCost(conv.name, _conv_kind(conv), conv.in_channels,
+                                  conv.out_channels, conv.kernel, conv.stride, conv.out_size,
+                                  cost))
+    for name, inputs, outputs in net.fcs():
+        fc = inputs * outputs
+        rows.append(LayerCost(name, "fc", inputs, outputs, 1, 1, 1, Cost(fc, fc + outputs, fc)))
     return rows
 
 
@@ -80,16 +82,19 @@ def count(arch: Arch | Network) -> Cost:
     the budget check run for every sampled candidate.
     """
     net = arch if isinstance(arch, Network) else resolve(arch)
-    macs = weights = norm = 0
+    macs = weights = params = 0
     for block in net.blocks:
         for conv in block.convs():
             w = conv.kernel * conv.kernel * (conv.in_channels // conv.groups) * conv.out_channels
             out = (conv.in_size - 1) // conv.stride + 1
             macs += w * out * out
             weights += w
-            norm += 2 * conv.out_channels
-    fc = net.features * net.num_classes
-    return Cost(macs + fc, weights + norm + fc + net.num_classes, weights + fc)
+            params += w + 2 * conv.out_channels * conv.norm + conv.out_channels * conv.bias
+    for _, inputs, outputs in net.fcs():
+        macs += inputs * outputs
+        weights += inputs * outputs
+        params += inputs * outputs + outputs
+    return Cost(macs, params, weights)
 
 
 def macs(arch: Arch) -> int:

@@ -11,11 +11,14 @@ Items (tokens joined by ``_``):
 - ``net``: ``w`` width, ``r`` input resolution, ``n`` classes, ``div8`` or ``trunc``
   (channel rounding); optional, defaults ``w1.0_r224_n1000_div8``.
 - ``stem``: ``k`` kernel, ``s`` stride, ``c`` channels.
-- ``ds`` / ``ir`` stages: ``r`` repeats, ``k`` kernel, ``s`` stride of the first
-  block, ``e`` expansion (``ir`` only), ``c`` channels, ``noskip`` (no shortcut).
-- ``head``: ``c`` channels of the last 1x1 conv; absent when there is none.
+- stages, one item each, named by their block kind (``ds``, ``ir``; see
+  :mod:`mbnas.blocks`): ``r`` repeats, ``k`` kernel, ``s`` stride of the first block,
+  the kind's own options (``ir``: ``e`` expansion ratio or ``x`` expanded channels;
+  ``se`` squeeze-and-excitation), ``c`` channels, ``noskip`` (no shortcut).
+- ``head``: ``c`` channels of the last 1x1 conv, ``f`` units of the hidden fully
+  connected layer after pooling (V3); absent when there is none.
 
-Any item but ``net`` takes ``relu`` or ``relu6`` (the default) as activation.
+Any item but ``net`` takes ``relu``, ``relu6`` (the default) or ``hswish`` as activation.
 The file form (YAML or JSON) holds the same fields by name.
 """
 
@@ -28,6 +31,7 @@ from pathlib import Path
 
 import yaml
 
+from mbnas.arch.kinds import OPTIONS, kind, stage_kinds
 from mbnas.arch.spec import ACTIVATIONS, Arch, Head, Stage, Stem
 from mbnas.errors import MbnasError
 
@@ -47,10 +51,8 @@ def _act(activation: str) -> list[str]:
 
 
 def encode_stage(stage: Stage) -> str:
-    parts = [stage.block, f"r{stage.repeats}", f"k{stage.kernel}", f"s{stage.stride}"]
-    if stage.block == "ir":
-        parts.append(f"e{stage.expansion}")
-    parts.append(f"c{stage.channels}")
+    parts = [stage.block, f"r{stage.repeats}", f"k{stage.kernel}", f"s{stage.stride}",
+             *kind(stage.block).encode_options(stage), f"c{stage.channels}"]
     if not stage.shortcut:
         parts.append("noskip")
     return "_".join(parts + _act(stage.activation))
@@ -66,7 +68,9 @@ def encode(arch: Arch) -> str:
                             *_act(stem.activation)])]
     items += [encode_stage(s) for s in arch.stages]
     if arch.head is not None:
-        items.append("_".join([f"head_c{arch.head.channels}", *_act(arch.head.activation)]))
+        fc = [f"f{arch.head.fc}"] if arch.head.fc is not None else []
+        items.append("_".join([f"head_c{arch.head.channels}", *fc,
+                               *_act(arch.head.activation)]))
     return ",".join(items)
 
 
@@ -96,9 +100,16 @@ _ACT_FLAGS = {a: ("activation", a) for a in ACTIVATIONS}
 _NET = ({"w": "width", "r": "resolution", "n": "num_classes"},
         {tok: ("rounding", name) for tok, name in _ROUNDING_TOKENS.items()})
 _STEM = ({"k": "kernel", "s": "stride", "c": "channels"}, _ACT_FLAGS)
-_STAGE = ({"r": "repeats", "k": "kernel", "s": "stride", "e": "expansion", "c": "channels"},
-          {"noskip": ("shortcut", False), "skip": ("shortcut", True), **_ACT_FLAGS})
-_HEAD = ({"c": "channels"}, _ACT_FLAGS)
+_HEAD = ({"c": "channels", "f": "fc"}, _ACT_FLAGS)
+
+
+def _stage_grammar(block: str):
+    """The tokens a stage of kind ``block`` takes: the common ones and the kind's own."""
+    block_kind = kind(block)
+    return ({"r": "repeats", "k": "kernel", "s": "stride", **block_kind.numeric_tokens,
+             "c": "channels"},
+            {**block_kind.flag_tokens, "noskip": ("shortcut", False),
+             "skip": ("shortcut", True), **_ACT_FLAGS})
 
 
 def _build(item: str, cls, grammar, **fixed):
@@ -121,23 +132,25 @@ def decode(text: str) -> Arch:
     stages: list[Stage] = []
     head = None
     for pos, item in enumerate(items):
-        kind = item.split("_", 1)[0]
-        if kind == "net" and pos == 0:
+        prefix = item.split("_", 1)[0]
+        if prefix == "net" and pos == 0:
             net = _parse_item(item, *_NET)
-        elif kind == "stem" and not stages and head is None:
+        elif prefix == "stem" and not stages and head is None:
             stem = _build(item, Stem, _STEM)
-        elif kind in ("ds", "ir") and head is None:
-            stages.append(_build(item, Stage, _STAGE, block=kind))
-        elif kind == "head" and stages and head is None:
+        elif prefix in stage_kinds() and head is None:
+            stages.append(_build(item, Stage, _stage_grammar(prefix), block=prefix))
+        elif prefix == "head" and stages and head is None:
             head = _build(item, Head, _HEAD)
         else:
             raise MbnasError(
                 f"unexpected item {item!r} at position {pos + 1}; expected the order "
-                "[net_...], [stem_...], one or more ds_/ir_ stages, [head_...], "
+                f"[net_...], [stem_...], one or more stages "
+                f"({', '.join(k + '_...' for k in stage_kinds())}), [head_...], "
                 f"e.g. {EXAMPLE!r}"
             )
     if not stages:
-        raise MbnasError(f"no ds_ or ir_ stage in {text!r}; e.g. {EXAMPLE!r}")
+        raise MbnasError(f"no stage ({', '.join(k + '_' for k in stage_kinds())}) in "
+                         f"{text!r}; e.g. {EXAMPLE!r}")
     try:
         return Arch(stages=tuple(stages), stem=stem, head=head, **net)
     except MbnasError as err:
@@ -153,10 +166,15 @@ _IGNORED_KEYS = {"name", "description", "reference"}
 def to_dict(arch: Arch) -> dict:
     """The file form of ``arch`` as plain JSON-ready data."""
     data = asdict(arch)
+    # Options a stage does not use are left out (expansion of a ds block, no SE ...).
     data["stages"] = [
-        {k: v for k, v in s.items() if not (k == "expansion" and s["block"] == "ds")}
+        {k: v for k, v in s.items()
+         if not (k in OPTIONS and v == OPTIONS[k]
+                 and (k != "expansion" or k not in kind(s["block"]).options))}
         for s in data["stages"]
     ]
+    if data["head"] is not None and data["head"]["fc"] is None:
+        del data["head"]["fc"]
     return data
 
 

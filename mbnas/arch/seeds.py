@@ -13,10 +13,13 @@ from functools import cache
 from pathlib import Path
 
 from mbnas.arch.encoding import EXAMPLE, decode, load_file
+from mbnas.arch.kinds import stage_kinds
 from mbnas.arch.spec import Arch
 from mbnas.errors import MbnasError
 
-SEEDS = ("mobilenet_v1", "mobilenet_v2")
+SEEDS = ("mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small")
+# Trained beside every search under its protocol (never the winner): one of each family.
+REFERENCES = ("mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large")
 _SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 
 
@@ -54,7 +57,7 @@ def parse_arch(text: str, *, width: float | None = None, resolution: int | None 
         arch = seed(text)
     elif text.endswith(_SPEC_SUFFIXES) or Path(text).is_file():
         arch = load_file(text)
-    elif text.split("_", 1)[0] in ("net", "stem", "ds", "ir"):
+    elif text.split("_", 1)[0] in ("net", "stem", *stage_kinds()):
         arch = decode(text)
     else:
         raise MbnasError(

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
+from mbnas.arch.kinds import Block, Conv, conv_out, kind, stage_kinds
 from mbnas.errors import MbnasError
 
-BLOCKS = ("ds", "ir")
-ACTIVATIONS = ("relu", "relu6")
+__all__ = ["ACTIVATIONS", "Arch", "Block", "Conv", "Head", "Network", "Stage", "Stem",
+           "conv_out", "resolve", "scale_channels"]
+
+# hswish: MobileNetV3's hard-swish, x * relu6(x + 3) / 6 (Howard et al. 2019, Sec. 5.2).
+ACTIVATIONS = ("relu", "relu6", "hswish")
 KERNELS = (3, 5, 7)
 STRIDES = (1, 2)
 ROUNDINGS = ("divisible8", "truncate")
@@ -73,9 +76,12 @@ class Stem:
 class Stage:
     """A run of ``repeats`` identical blocks; only the first one strides.
 
-    ``block`` is ``ds`` (depthwise-separable, V1) or ``ir`` (inverted residual
-    with linear bottleneck, V2).  ``shortcut`` adds the identity shortcut to
-    every block where it is legal (stride 1, equal input and output channels).
+    ``block`` names a registered kind (:mod:`mbnas.blocks`): ``ds`` (depthwise-separable,
+    V1) or ``ir`` (inverted residual with linear bottleneck, V2/V3).  ``shortcut`` adds
+    the identity shortcut to every block where it is legal (stride 1, equal input and
+    output channels).  ``expansion`` (a ratio) or ``expanded`` (a channel count before
+    the width multiplier, as V3's tables give it) sets an ``ir`` block's hidden width;
+    ``se`` adds squeeze-and-excitation after the depthwise conv (V3).
     """
 
     block: str
@@ -86,35 +92,47 @@ class Stage:
     expansion: int | float = 1
     shortcut: bool = True
     activation: str = "relu6"
+    expanded: int | None = None
+    se: bool = False
 
     def __post_init__(self) -> None:
-        _check_choice("block", self.block, BLOCKS)
+        if not isinstance(self.block, str) or self.block not in stage_kinds():
+            _check_choice("block", self.block, stage_kinds())
         _check_int("channels", self.channels)
         _check_int("repeats", self.repeats)
         _check_choice("kernel", self.kernel, KERNELS)
         _check_choice("stride", self.stride, STRIDES)
         expansion = _normalise_number(_check_positive("expansion", self.expansion))
-        if self.block == "ds" and expansion != 1:
-            raise MbnasError(
-                f"expansion: {self.expansion} is not allowed for a 'ds' block; "
-                "only 'ir' blocks expand (use block 'ir' or expansion 1)"
-            )
         object.__setattr__(self, "expansion", expansion)
-        if not isinstance(self.shortcut, bool):
-            raise MbnasError(f"shortcut: expected true or false, got {self.shortcut!r}")
+        if self.expanded is not None:
+            _check_int("expanded", self.expanded)
+        for flag in ("shortcut", "se"):
+            if not isinstance(getattr(self, flag), bool):
+                raise MbnasError(f"{flag}: expected true or false, got {getattr(self, flag)!r}")
         _check_choice("activation", self.activation, ACTIVATIONS)
+        kind(self.block).check(self)
 
 
 @dataclass(frozen=True)
 class Head:
-    """The last 1x1 convolution before pooling (1280 channels in V2; V1 has none)."""
+    """The last 1x1 convolution before pooling (1280 channels in V2, 960 in V3-Large; V1
+    has none) and, in V3's efficient last stage, a hidden fully connected layer of ``fc``
+    units between pooling and the classifier (Howard et al. 2019, Sec. 5.1).
+
+    Without ``fc`` the conv keeps its channels for widths below 1, as V2 does (Sandler
+    et al., Sec. 6.1); with it, conv and fc scale with the width like every layer, as in
+    the reference MobileNetV3.
+    """
 
     channels: int = 1280
     activation: str = "relu6"
+    fc: int | None = None
 
     def __post_init__(self) -> None:
         _check_int("head.channels", self.channels)
         _check_choice("head.activation", self.activation, ACTIVATIONS)
+        if self.fc is not None:
+            _check_int("head.fc", self.fc)
 
 
 @dataclass(frozen=True)
@@ -197,93 +215,32 @@ def scale_channels(channels: int, width: float, rounding: str) -> int:
     return scaled
 
 
-def conv_out(size: int, stride: int) -> int:
-    """Output size of a conv with padding k // 2 (odd k): ceil(size / stride)."""
-    return (size - 1) // stride + 1
-
-
 # --- resolved layers (named tuples: resolving is on the budget-check path) ---
-
-
-class Conv(NamedTuple):
-    """One convolution (always followed by batch norm, never biased)."""
-
-    name: str
-    in_channels: int
-    out_channels: int
-    kernel: int
-    stride: int
-    groups: int
-    in_size: int
-
-    @property
-    def out_size(self) -> int:
-        return conv_out(self.in_size, self.stride)
-
-    @property
-    def weights(self) -> int:
-        return self.kernel * self.kernel * (self.in_channels // self.groups) * self.out_channels
-
-    @property
-    def macs(self) -> int:
-        return self.weights * self.out_size * self.out_size
-
-
-class Block(NamedTuple):
-    """A resolved building block with every channel count and size fixed.
-
-    ``kind`` is ``conv`` (stem or head: one conv + BN + activation), ``ds`` or ``ir``.
-    """
-
-    name: str
-    kind: str
-    in_channels: int
-    hidden_channels: int
-    out_channels: int
-    kernel: int
-    stride: int
-    activation: str
-    residual: bool
-    expand: bool
-    in_size: int
-
-    @property
-    def out_size(self) -> int:
-        return conv_out(self.in_size, self.stride)
-
-    def convs(self) -> tuple[Conv, ...]:
-        n, size = self.name, self.in_size
-        if self.kind == "conv":
-            return (
-                Conv(n, self.in_channels, self.out_channels, self.kernel, self.stride, 1, size),
-            )
-        convs = []
-        if self.expand:  # V2 Table 1: 1x1 expansion to t*k channels
-            convs.append(Conv(f"{n}.expand", self.in_channels, self.hidden_channels, 1, 1, 1, size))
-        hidden = self.hidden_channels
-        convs.append(Conv(f"{n}.depthwise", hidden, hidden, self.kernel, self.stride, hidden, size))
-        convs.append(
-            Conv(f"{n}.project", hidden, self.out_channels, 1, 1, 1, conv_out(size, self.stride))
-        )
-        return tuple(convs)
 
 
 @dataclass(frozen=True)
 class Network:
-    """An :class:`Arch` resolved: blocks in order, then pool and classifier."""
+    """An :class:`Arch` resolved: blocks in order, then pool, the hidden fully connected
+    layer where the head has one, and the classifier."""
 
     arch: Arch
     blocks: tuple[Block, ...]
-    features: int  # channels into the classifier
+    features: int  # channels out of the last block
+    hidden_fc: int = 0  # units of the fully connected layer after pooling (V3), 0 if none
+    fc_activation: str = "relu6"
 
     @property
     def num_classes(self) -> int:
         return self.arch.num_classes
 
+    @property
+    def classifier_in(self) -> int:
+        return self.hidden_fc or self.features
 
-def _hidden_channels(in_channels: int, expansion: int | float) -> int:
-    # torchvision's rule; equals tf-slim's for integer ratios on multiples of 8.
-    return max(1, int(round(in_channels * expansion)))
+    def fcs(self) -> tuple[tuple[str, int, int], ...]:
+        """The fully connected layers after pooling: (name, inputs, outputs)."""
+        hidden = (("hidden_fc", self.features, self.hidden_fc),) if self.hidden_fc else ()
+        return (*hidden, ("classifier", self.classifier_in, self.num_classes))
 
 
 def resolve(arch: Arch) -> Network:
@@ -295,32 +252,29 @@ def resolve(arch: Arch) -> Network:
     stem = arch.stem
     channels = scale(stem.channels)
     size = arch.resolution
-    blocks = [
-        Block("stem", "conv", 3, channels, channels, stem.kernel, stem.stride,
-              stem.activation, False, False, size)
-    ]
+    blocks = [Block("stem", "conv", 3, channels, channels, stem.kernel, stem.stride,
+                    stem.activation, False, 0, size)]
     size = conv_out(size, stem.stride)
     for i, stage in enumerate(arch.stages, start=1):
+        block_kind = kind(stage.block)
         out = scale(stage.channels)
         for j in range(stage.repeats):
             stride = stage.stride if j == 0 else 1
-            if stage.block == "ir":
-                hidden = _hidden_channels(channels, stage.expansion)
-                expand = stage.expansion != 1
-            else:
-                hidden, expand = channels, False
+            hidden = block_kind.hidden_channels(stage, channels, scale)
             residual = stage.shortcut and stride == 1 and channels == out
-            blocks.append(
-                Block(f"stage{i}.{j}", stage.block, channels, hidden, out, stage.kernel,
-                      stride, stage.activation, residual, expand, size)
-            )
+            blocks.append(Block(f"stage{i}.{j}", stage.block, channels, hidden, out,
+                                stage.kernel, stride, stage.activation, residual,
+                                block_kind.se_channels(stage, hidden), size))
             channels, size = out, conv_out(size, stride)
-    if arch.head is not None:
-        # V2 keeps the last conv at 1280 for width <= 1 (Sandler et al., Sec. 6.1).
-        out = scale_channels(arch.head.channels, max(1.0, arch.width), arch.rounding)
-        blocks.append(
-            Block("head", "conv", channels, out, out, 1, 1, arch.head.activation,
-                  False, False, size)
-        )
+    hidden_fc, fc_activation = 0, "relu6"
+    head = arch.head
+    if head is not None:
+        if head.fc is None:
+            # V2 keeps the last conv at 1280 for width <= 1 (Sandler et al., Sec. 6.1).
+            out = scale_channels(head.channels, max(1.0, arch.width), arch.rounding)
+        else:
+            out, hidden_fc, fc_activation = scale(head.channels), scale(head.fc), head.activation
+        blocks.append(Block("head", "conv", channels, out, out, 1, 1, head.activation,
+                            False, 0, size))
         channels = out
-    return Network(arch, tuple(blocks), channels)
+    return Network(arch, tuple(blocks), channels, hidden_fc, fc_activation)

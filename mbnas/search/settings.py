@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mbnas.arch.seeds import SEEDS
+from mbnas.arch.seeds import REFERENCES
 from mbnas.arch.spec import NUM_CLASSES
 from mbnas.errors import MbnasError
 from mbnas.training.protocol import Protocol
@@ -39,7 +39,7 @@ class SearchSettings:
     early_stopping: bool = True
     runs_dir: Path = Path("runs")
     faults: dict[int, str] = field(default_factory=dict)
-    references: tuple[str, ...] = SEEDS
+    references: tuple[str, ...] = REFERENCES
 
     def __post_init__(self) -> None:
         for what, value, allowed in (("objective", self.objective, OBJECTIVES),

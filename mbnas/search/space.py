@@ -22,9 +22,9 @@ import yaml
 
 from mbnas.arch.cost import macs as count_macs
 from mbnas.arch.encoding import decode
+from mbnas.arch.kinds import kind, stage_kinds
 from mbnas.arch.spec import (
     ACTIVATIONS,
-    BLOCKS,
     KERNELS,
     NUM_CLASSES,
     ROUNDINGS,
@@ -39,8 +39,8 @@ from mbnas.errors import MbnasError
 Choose = Callable[[str, Sequence], object]
 Params = dict[str, object]
 
-_STAGE_KEYS = {"block": BLOCKS, "expansion": None, "kernel": KERNELS, "repeats": None,
-               "channels": None, "stride": STRIDES, "shortcut": (True, False)}
+_STAGE_KEYS = ("block", "expansion", "kernel", "repeats", "channels", "stride", "shortcut",
+               "se", "activation")
 _TOP_KEYS = {"name", "description", "width", "resolution", "rounding", "activation",
              "output_stride", "stem", "head", "stages", "seeds"}
 
@@ -81,6 +81,8 @@ class StageChoices:
     channels: tuple[int, ...]
     stride: tuple[int, ...]
     shortcut: tuple[bool, ...]
+    se: tuple[bool, ...] = (False,)
+    activation: tuple[str, ...] = ("relu6",)
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,7 @@ class SearchSpace:
     stem_kernel: tuple[int, ...]
     head: tuple[int | None, ...]
     rounding: str
-    activation: str
+    activation: tuple[str, ...]  # of the stem and the head
     output_stride: int
     stride_patterns: tuple[str, ...]
     seeds: tuple[tuple[str, str], ...] = ()  # (name, encoding) pairs, members of the space
@@ -117,15 +119,19 @@ class SearchSpace:
         pick("stem_channels", self.stem_channels)
         pick("stem_kernel", self.stem_kernel)
         pick("head", self.head)
+        pick("activation", self.activation)
         pick("strides", self.stride_patterns)
         for i, st in enumerate(self.stages, start=1):
-            block = pick(f"s{i}_block", st.block)
-            if block == "ir":
+            options = kind(pick(f"s{i}_block", st.block)).options
+            if "expansion" in options:
                 pick(f"s{i}_expansion", st.expansion)
             pick(f"s{i}_kernel", st.kernel)
             pick(f"s{i}_repeats", st.repeats)
             pick(f"s{i}_channels", st.channels)
             pick(f"s{i}_shortcut", st.shortcut)
+            if "se" in options:
+                pick(f"s{i}_se", st.se)
+            pick(f"s{i}_activation", st.activation)
         return params
 
     def arch(self, params: Params, *, resolution: int | None = None,
@@ -148,24 +154,27 @@ class SearchSpace:
         stages = []
         for i, st in enumerate(self.stages, start=1):
             block = get(f"s{i}_block", st.block)
+            options = kind(block).options
             stages.append(Stage(
                 block=block,
                 channels=get(f"s{i}_channels", st.channels),
                 repeats=get(f"s{i}_repeats", st.repeats),
                 kernel=get(f"s{i}_kernel", st.kernel),
                 stride=int(strides[i - 1]),
-                expansion=get(f"s{i}_expansion", st.expansion) if block == "ir" else 1,
+                expansion=get(f"s{i}_expansion", st.expansion) if "expansion" in options else 1,
                 shortcut=get(f"s{i}_shortcut", st.shortcut),
-                activation=self.activation,
+                se=get(f"s{i}_se", st.se) if "se" in options else False,
+                activation=get(f"s{i}_activation", st.activation),
             ))
         head = get("head", self.head)
+        activation = get("activation", self.activation)
         stem_stride = self.output_stride // math.prod(int(s) for s in strides)
         return Arch(
             stages=tuple(stages),
             stem=Stem(channels=get("stem_channels", self.stem_channels),
                       kernel=get("stem_kernel", self.stem_kernel), stride=stem_stride,
-                      activation=self.activation),
-            head=None if head is None else Head(channels=head, activation=self.activation),
+                      activation=activation),
+            head=None if head is None else Head(channels=head, activation=activation),
             width=get("width", self.width),
             resolution=resolution or get("resolution", self.resolution),
             num_classes=num_classes,
@@ -180,11 +189,13 @@ class SearchSpace:
         values = {"width": arch.width, "resolution": arch.resolution,
                   "stem_channels": arch.stem.channels, "stem_kernel": arch.stem.kernel,
                   "head": None if arch.head is None else arch.head.channels,
+                  "activation": arch.stem.activation,
                   "strides": "".join(str(s.stride) for s in arch.stages)}
         for i, s in enumerate(arch.stages, start=1):
             values.update({f"s{i}_block": s.block, f"s{i}_expansion": s.expansion,
                            f"s{i}_kernel": s.kernel, f"s{i}_repeats": s.repeats,
-                           f"s{i}_channels": s.channels, f"s{i}_shortcut": s.shortcut})
+                           f"s{i}_channels": s.channels, f"s{i}_shortcut": s.shortcut,
+                           f"s{i}_se": s.se, f"s{i}_activation": s.activation})
 
         def replay(name: str, choices: Sequence):
             if values[name] not in choices:
@@ -231,12 +242,13 @@ class SearchSpace:
                                  f"s{i}_kernel": min(st.kernel),
                                  f"s{i}_repeats": min(st.repeats),
                                  f"s{i}_channels": min(st.channels),
-                                 f"s{i}_shortcut": st.shortcut[0]})
-        # ds costs what ir with t = 1 costs, so with t >= 1 only ds need be tried
-        blocks = [("ds",) if "ds" in st.block and min(st.expansion) >= 1 else st.block
-                  for st in self.stages]
+                                 f"s{i}_shortcut": st.shortcut[0],
+                                 f"s{i}_se": min(st.se),  # False: SE only adds MACs
+                                 f"s{i}_activation": st.activation[0]})
+        blocks = [st.block for st in self.stages]
         for pattern, head, *block in itertools.product(self.stride_patterns, self.head, *blocks):
             params = {**monotone_min, "strides": pattern, "head": head,
+                      "activation": self.activation[0],
                       **{f"s{i}_block": b for i, b in enumerate(block, start=1)}}
             arch = self.arch(params, resolution=resolution, num_classes=num_classes)
             m = count_macs(arch)
@@ -320,6 +332,8 @@ def parse_space(data, default_name: str = "space") -> SearchSpace:
     raw_stages = data.get("stages")
     if not isinstance(raw_stages, list) or not raw_stages:
         raise MbnasError("'stages' must be a non-empty list of per-stage choices")
+    activation = _choices("activation", data.get("activation", ["relu6"]), ACTIVATIONS,
+                          number=False)
     stages = []
     for i, raw in enumerate(raw_stages):
         where = f"stages[{i}]"
@@ -332,7 +346,8 @@ def parse_space(data, default_name: str = "space") -> SearchSpace:
         if "channels" not in raw:
             raise MbnasError(f"{where}: missing key 'channels'")
         stages.append(StageChoices(
-            block=_choices(f"{where}.block", raw.get("block", ["ir"]), BLOCKS, number=False),
+            block=_choices(f"{where}.block", raw.get("block", ["ir"]), stage_kinds(),
+                           number=False),
             expansion=_choices(f"{where}.expansion", raw.get("expansion", [6])),
             kernel=_choices(f"{where}.kernel", raw.get("kernel", [3]), KERNELS),
             repeats=_integers(f"{where}.repeats", raw.get("repeats", [1])),
@@ -340,6 +355,9 @@ def parse_space(data, default_name: str = "space") -> SearchSpace:
             stride=_choices(f"{where}.stride", raw.get("stride", [1]), STRIDES),
             shortcut=_choices(f"{where}.shortcut", raw.get("shortcut", [True]), (True, False),
                               number=False),
+            se=_choices(f"{where}.se", raw.get("se", [False]), (False, True), number=False),
+            activation=_choices(f"{where}.activation", raw.get("activation", list(activation)),
+                                ACTIVATIONS, number=False),
         ))
     stem = data.get("stem") or {}
     head = data.get("head") or {}
@@ -361,10 +379,6 @@ def parse_space(data, default_name: str = "space") -> SearchSpace:
     if rounding not in ROUNDINGS:
         raise MbnasError(f"rounding: {rounding!r} is not allowed; choose one of "
                          f"{', '.join(ROUNDINGS)}")
-    activation = data.get("activation", "relu6")
-    if activation not in ACTIVATIONS:
-        raise MbnasError(f"activation: {activation!r} is not allowed; choose one of "
-                         f"{', '.join(ACTIVATIONS)}")
     space = SearchSpace(
         name=str(data.get("name", default_name)),
         stages=tuple(stages),
