@@ -21,12 +21,14 @@ import builtins
 import hashlib
 import importlib
 import importlib.util
+import inspect
 import json
 import keyword
 import logging
 import os
 import secrets
 import sys
+import typing
 import warnings
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
@@ -37,7 +39,8 @@ from torch import nn
 
 from mbnas.arch.cost import count
 from mbnas.arch.encoding import encode
-from mbnas.arch.spec import Arch, Block, resolve
+from mbnas.arch.kinds import Block, kind
+from mbnas.arch.spec import Arch, resolve
 from mbnas.errors import MbnasError
 from mbnas.nn.network import build
 from mbnas.units import format_count
@@ -53,202 +56,75 @@ CONVENTION = "MACs: convolutions + classifier, one per multiply-add"
 
 # Top-level names of the generated model.py: a class named like one would shadow it.
 _GENERATED_NAMES = frozenset({"ACTIVATIONS", "BLOCKS", "BlockSpec", "ConvBNAct",
-                              "DepthwiseSeparable", "InvertedResidual", "NUM_CLASSES",
-                              "NamedTuple", "RESOLUTION", "TABLE", "init_weights",
+                              "DepthwiseSeparable", "FC_ACTIVATION", "HIDDEN_FC",
+                              "InvertedResidual", "NUM_CLASSES", "NamedTuple", "Network",
+                              "RESOLUTION", "SqueezeExcite", "TABLE", "init_weights",
                               "make_block", "nn", "torch"})
 
 
 # --- the generated model.py ------------------------------------------------------------
+#
+# One source for the network code: the layers, each block kind's module, the Network
+# class and its initialisation are copied from the modules mbnas.build uses
+# (inspect.getsource); only the table of blocks, make_block and the entry class are
+# written here.
 
 _HEADER_COMMENT = """\
 # One row per block, in order: stem, stage<i>.<j> (block j of stage i), head.  Channel
 # counts are resolved (width multiplier and rounding applied); k = kernel, s = stride,
-# act = activation.  See BlockSpec for the fields."""
+# act = activation, se = squeeze-and-excitation width (0: none).  See BlockSpec."""
 
-_BLOCKSPEC = '''\
-class BlockSpec(NamedTuple):
-    """One row of TABLE: a block with every channel count fixed."""
-
-    name: str
-    kind: str  # conv: conv-BN-act (stem, head); ds: MobileNetV1; ir: MobileNetV2
-    in_channels: int
-    hidden_channels: int  # ir: round(in * t), the expanded width; ds: in; conv: out
-    out_channels: int
-    kernel: int
-    stride: int  # only the first block of a stage strides
-    activation: str  # relu or relu6
-    residual: bool  # identity shortcut (only where stride 1 and in == out)
-    expand: bool  # ir: 1x1 expansion conv (absent when t = 1)
+# The Block fields a module needs: everything but the feature-map size.
+_ROW_FIELDS = tuple(f for f in Block._fields if f != "in_size")
+_TABLE_LABELS = ("name", "kind", "in", "hidden", "out", "k", "s", "act", "residual", "se")
 
 
-BLOCKS = [BlockSpec(*row) for row in TABLE]
-ACTIVATIONS = {"relu": nn.ReLU, "relu6": nn.ReLU6}
-'''
+def _blockspec() -> str:
+    hints = typing.get_type_hints(Block)
+    fields = "\n".join(f"    {f}: {hints[f].__name__}" for f in _ROW_FIELDS)
+    return ('class BlockSpec(NamedTuple):\n'
+            '    """One row of TABLE: a block with every channel count fixed."""\n\n'
+            f"{fields}\n\n\n"
+            "BLOCKS = [BlockSpec(*row) for row in TABLE]\n")
 
-_CONV_BN_ACT = '''\
-class ConvBNAct(nn.Sequential):
-    """Conv (no bias, padding k // 2) + batch norm + optional activation."""
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel: int = 1,
-        stride: int = 1,
-        groups: int = 1,
-        activation: str | None = "relu6",
-    ) -> None:
-        layers: list[nn.Module] = [
-            nn.Conv2d(
-                in_channels,
-                out_channels,
-                kernel,
-                stride,
-                kernel // 2,
-                groups=groups,
-                bias=False,
-            ),
-            nn.BatchNorm2d(out_channels),
-        ]
-        if activation is not None:
-            layers.append(ACTIVATIONS[activation](inplace=True))
-        super().__init__(*layers)
-'''
+def _activations() -> str:
+    from mbnas.nn.layers import ACTIVATIONS
 
-_DEPTHWISE_SEPARABLE = '''\
-class DepthwiseSeparable(nn.Module):
-    """MobileNetV1 block (Howard et al. 2017, Fig. 3): depthwise then pointwise."""
+    items = ", ".join(f'"{name}": nn.{cls.__name__}' for name, cls in ACTIVATIONS.items())
+    return f"ACTIVATIONS = {{{items}}}\n"
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel: int,
-        stride: int,
-        activation: str,
-        residual: bool,
-    ) -> None:
-        super().__init__()
-        self.residual = residual
-        # depthwise: one k x k filter per channel
-        self.depthwise = ConvBNAct(
-            in_channels, in_channels, kernel, stride, in_channels, activation
-        )
-        # pointwise: 1x1 conv mixing channels
-        self.pointwise = ConvBNAct(in_channels, out_channels, 1, 1, 1, activation)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.pointwise(self.depthwise(x))
-        return x + out if self.residual else out
-'''
+def _make_block(kinds: list[str]) -> str:
+    """make_block(spec): one branch per kind used, with the arguments the kind's
+    module takes (the same list mbnas.build passes)."""
+    lines = ["def make_block(spec: BlockSpec) -> nn.Module:",
+             '    """One row of TABLE as a module."""']
+    for name in kinds:
+        block_kind = kind(name)
+        cls = block_kind.module_class().__name__
+        lines += [f'    if spec.kind == "{name}":', f"        return {cls}(",
+                  *(f"            spec.{a}," for a in block_kind.module_args),
+                  *(f"            {k}=spec.{k}," for k in block_kind.module_keywords),
+                  "        )"]
+    lines.append('    raise ValueError(f"unknown block kind {spec.kind!r}")')
+    return "\n".join(lines) + "\n"
 
-_INVERTED_RESIDUAL = '''\
-class InvertedResidual(nn.Module):
-    """MobileNetV2 bottleneck (Sandler et al. 2018, Table 1)."""
 
-    def __init__(
-        self,
-        in_channels: int,
-        hidden_channels: int,
-        out_channels: int,
-        kernel: int,
-        stride: int,
-        activation: str,
-        residual: bool,
-        expand: bool,
-    ) -> None:
-        super().__init__()
-        self.residual = residual
-        hidden = hidden_channels
-        # expand: 1x1 conv to t * in channels (absent when t = 1)
-        self.expand = (
-            ConvBNAct(in_channels, hidden, 1, 1, 1, activation)
-            if expand
-            else nn.Identity()
-        )
-        # depthwise: one k x k filter per channel
-        self.depthwise = ConvBNAct(hidden, hidden, kernel, stride, hidden, activation)
-        # project: linear bottleneck, no activation
-        self.project = ConvBNAct(hidden, out_channels, 1, 1, 1, activation=None)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.project(self.depthwise(self.expand(x)))
-        return x + out if self.residual else out
-'''
-
-_MAKE_BLOCK_HEAD = '''\
-def make_block(spec: BlockSpec) -> nn.Module:
-    """One row of TABLE as a module."""
-'''
-
-_MAKE_BLOCK_BRANCHES = {
-    "ds": '''\
-    if spec.kind == "ds":
-        return DepthwiseSeparable(
-            spec.in_channels,
-            spec.out_channels,
-            spec.kernel,
-            spec.stride,
-            spec.activation,
-            spec.residual,
-        )
-''',
-    "ir": '''\
-    if spec.kind == "ir":
-        return InvertedResidual(
-            spec.in_channels,
-            spec.hidden_channels,
-            spec.out_channels,
-            spec.kernel,
-            spec.stride,
-            spec.activation,
-            spec.residual,
-            spec.expand,
-        )
-''',
-}
-
-_MAKE_BLOCK_TAIL = '''\
-    return ConvBNAct(
-        spec.in_channels,
-        spec.out_channels,
-        spec.kernel,
-        spec.stride,
-        activation=spec.activation,
-    )
-'''
-
-_NETWORK = '''\
-class {name}(nn.Module):
-    """Stem, stages and head (``features``), global average pool, linear classifier."""
+def _entry(class_name: str) -> str:
+    return f'''class {class_name}(Network):
+    """The exported architecture: the blocks of TABLE, pooled and classified."""
 
     def __init__(self, num_classes: int = NUM_CLASSES, dropout: float = 0.0) -> None:
-        super().__init__()
-        self.features = nn.Sequential(*(make_block(spec) for spec in BLOCKS))
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        self.classifier = nn.Linear(BLOCKS[-1].out_channels, num_classes)
-        init_weights(self)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.pool(self.features(x)).flatten(1)
-        return self.classifier(self.dropout(x))
-
-
-def init_weights(model: nn.Module) -> None:
-    """The usual MobileNet initialisation (as in torchvision and timm)."""
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out")
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Linear):
-            nn.init.normal_(m.weight, 0, 0.01)
-            nn.init.zeros_(m.bias)
+        super().__init__(
+            [make_block(spec) for spec in BLOCKS],
+            BLOCKS[-1].out_channels,
+            num_classes,
+            HIDDEN_FC,
+            FC_ACTIVATION,
+            dropout,
+        )
 '''
-
-_TABLE_LABELS = ("name", "kind", "in", "hidden", "out", "k", "s", "act", "residual", "expand")
 
 
 def _cell(value) -> str:
@@ -258,13 +134,11 @@ def _cell(value) -> str:
 
 def _table(blocks: Iterable[Block]) -> str:
     """TABLE as aligned columns (numbers right, text left), kept so by ``# fmt: off``."""
-    rows = [[_cell(v) for v in (b.name, b.kind, b.in_channels, b.hidden_channels,
-                                b.out_channels, b.kernel, b.stride, b.activation,
-                                b.residual, b.expand)] for b in blocks]
-    labels = ("name", "kind", "in", "hidden", "out", "k", "s", "act", "residual", "expand")
+    rows = [[_cell(getattr(b, f)) for f in _ROW_FIELDS] for b in blocks]
+    labels = _TABLE_LABELS
     widths = [max(len(label), *(len(row[i]) for row in rows)) + 1
               for i, label in enumerate(labels)]
-    numeric = {2, 3, 4, 5, 6}
+    numeric = {2, 3, 4, 5, 6, 9}
 
     def line(cells, comma: str) -> str:
         last = len(cells) - 1
@@ -348,27 +222,31 @@ def _version() -> str:
 def model_source(arch: Arch, *, class_name: str = "MobileNet",
                  weights_state: str | None = None, provenance: dict | None = None) -> str:
     """The text of ``model.py`` for ``arch``: torch-only, black- and ruff-clean."""
+    from mbnas.nn import layers, network
+
     check_class_name(class_name)
     provenance = _provenance(provenance, weights_state)
-    network = resolve(arch)
-    kinds = {b.kind for b in network.blocks}
-    blocks = [_CONV_BN_ACT]
-    if "ds" in kinds:
-        blocks.append(_DEPTHWISE_SEPARABLE)
-    if "ir" in kinds:
-        blocks.append(_INVERTED_RESIDUAL)
-    make_block = _MAKE_BLOCK_HEAD + "".join(
-        _MAKE_BLOCK_BRANCHES[k] for k in ("ds", "ir") if k in kinds) + _MAKE_BLOCK_TAIL
+    net = resolve(arch)
+    kinds = list(dict.fromkeys(b.kind for b in net.blocks))
+    # The blocks' modules name SqueezeExcite whether or not a block uses it.
+    shared = [_activations(), inspect.getsource(layers.ConvBNAct),
+              inspect.getsource(layers.SqueezeExcite)]
     parts = [
         _docstring(arch, class_name, weights_state, provenance),
         "from typing import NamedTuple\n\nimport torch\nfrom torch import nn",
         f"RESOLUTION = {arch.resolution}  # input: 3 x RESOLUTION x RESOLUTION\n"
-        f"NUM_CLASSES = {arch.num_classes}",
-        f"{_HEADER_COMMENT}\n{_table(network.blocks)}",
+        f"NUM_CLASSES = {arch.num_classes}\n"
+        f"HIDDEN_FC = {net.hidden_fc}  # units of the fully connected layer after pooling\n"
+        f"FC_ACTIVATION = {_cell(net.fc_activation)}",
+        f"{_HEADER_COMMENT}\n{_table(net.blocks)}",
     ]
-    text = "\n\n".join(parts) + "\n\n\n" + "\n\n".join(
-        [_BLOCKSPEC, *blocks, make_block, _NETWORK.format(name=class_name)])
-    return text.replace("\n\n\n\n", "\n\n\n")
+    code = [_blockspec(), *shared, *(kind(k).module_source() for k in kinds),
+            _make_block(kinds), inspect.getsource(network.Network),
+            inspect.getsource(network.init_weights), _entry(class_name)]
+    text = "\n\n".join(parts) + "\n\n\n" + "\n\n".join(c for c in code if c)
+    while "\n\n\n\n" in text:
+        text = text.replace("\n\n\n\n", "\n\n\n")
+    return text
 
 
 # --- checks ----------------------------------------------------------------------------

@@ -10,13 +10,17 @@ from mbnas.arch.spec import ACTIVATIONS, KERNELS, ROUNDINGS, Arch, Head, Stage, 
 @st.composite
 def stages(draw) -> Stage:
     block = draw(st.sampled_from(["ds", "ir"]))
+    expanded = draw(st.one_of(st.none(), st.integers(1, 200))) if block == "ir" else None
     return Stage(
         block=block,
         channels=draw(st.integers(1, 96)),
         repeats=draw(st.integers(1, 3)),
         kernel=draw(st.sampled_from(KERNELS)),
         stride=draw(st.sampled_from([1, 2])),
-        expansion=draw(st.sampled_from([1, 2, 3, 4, 6, 2.5])) if block == "ir" else 1,
+        expansion=draw(st.sampled_from([1, 2, 3, 4, 6, 2.5]))
+        if block == "ir" and expanded is None else 1,
+        expanded=expanded,
+        se=draw(st.booleans()),
         shortcut=draw(st.booleans()),
         activation=draw(st.sampled_from(ACTIVATIONS)),
     )
@@ -30,7 +34,8 @@ def archs(draw, max_extra_resolution: int = 48) -> Arch:
                 activation=draw(st.sampled_from(ACTIVATIONS)))
     body = tuple(draw(st.lists(stages(), min_size=1, max_size=5)))
     head = draw(st.one_of(st.none(), st.builds(Head, channels=st.integers(1, 160),
-                                               activation=st.sampled_from(ACTIVATIONS))))
+                                               activation=st.sampled_from(ACTIVATIONS),
+                                               fc=st.one_of(st.none(), st.integers(1, 300)))))
     strides = (stem.stride, *(s.stride for s in body))
     resolution = min_resolution(strides) + draw(st.integers(0, max_extra_resolution))
     width = draw(st.one_of(st.sampled_from([0.25, 0.35, 0.5, 0.75, 1.0, 1.3, 1.4]),

@@ -1,5 +1,8 @@
 """The built module against the analytic counter: exactly equal, never approximately."""
 
+import json
+from pathlib import Path
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -34,6 +37,38 @@ def test_seeds_built_match_the_analytic_count(name, width):
     weights = sum(m.weight.numel() for m in model.modules()
                   if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)))
     assert weights == cost.weights
+
+
+REFERENCE = json.loads((Path(__file__).parent / "data" / "torchvision_counts.json").read_text())
+
+
+@pytest.mark.parametrize(("name", "width", "key"), [
+    ("mobilenet_v3_large", 1.0, "mobilenet_v3_large"),
+    ("mobilenet_v3_small", 1.0, "mobilenet_v3_small"),
+    ("mobilenet_v3_large", 0.75, "mobilenet_v3_large_w0.75"),
+    ("mobilenet_v3_small", 0.75, "mobilenet_v3_small_w0.75"),
+    ("mobilenet_v2", 1.0, "mobilenet_v2"),
+])
+def test_v3_equals_the_reference_pytorch_implementation(name, width, key):
+    """MACs and parameters of torchvision's MobileNetV3 (tests/data, measured by
+    scripts/torchvision_counts.py), analytically and on the built module."""
+    arch = parse_arch(name, width=width)
+    cost = count(arch)
+    reference = REFERENCE["models"][key]
+    assert (cost.macs, cost.params) == (reference["macs"], reference["params"])
+    model = build(arch)
+    assert measured_macs(model, 224) == cost.macs
+    assert n_params(model) == cost.params
+
+
+def test_v3_blocks_read_like_the_paper():
+    model = build(parse_arch("mobilenet_v3_large"))
+    first, squeezed = model.features[1], model.features[4]
+    assert isinstance(first.expand, torch.nn.Identity)  # exp 16 = input 16: no expansion
+    assert squeezed.se.reduce.out_channels == 24 and squeezed.se.expand.out_channels == 72
+    assert isinstance(squeezed.se.gate, torch.nn.Hardsigmoid)
+    assert isinstance(model.features[0][2], torch.nn.Hardswish)
+    assert model.hidden[0].out_features == 1280 and model.classifier.in_features == 1280
 
 
 @settings(max_examples=120)

@@ -234,7 +234,7 @@ def test_generated_source_is_black_and_ruff_clean(tmp_path):
         doc = ast.get_docstring(tree)
         assert encode(arch) in doc.split()
         assert f"MACs: {count(arch).macs:,}" in doc and "one per multiply-add" in doc
-        assert f"class {class_name}(nn.Module)" in text
+        assert f"class {class_name}(Network)" in text
 
     tools = [
         ["black", "--check", "--diff", "--line-length", "88"],

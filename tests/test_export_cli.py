@@ -16,7 +16,7 @@ def test_export_a_seed_with_modifiers(tmp_path):
     cost = count(parse_arch("mobilenet_v2", width=0.35, num_classes=10, resolution=64))
     assert (meta["macs"], meta["params"]) == (cost.macs, cost.params)
     assert meta["weights_state"] == "initialised" and meta["class_name"] == "TinyV2"
-    assert "class TinyV2(nn.Module)" in (out / "model.py").read_text()
+    assert "class TinyV2(Network)" in (out / "model.py").read_text()
 
 
 @pytest.mark.parametrize(

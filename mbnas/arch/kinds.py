@@ -112,8 +112,9 @@ class BlockKind:
     # Encoding tokens of its options: a number after a letter, and bare flags.
     numeric_tokens: ClassVar[dict[str, str]] = {}
     flag_tokens: ClassVar[dict[str, tuple[str, object]]] = {}
-    # The Block fields its module takes, in order.
+    # The Block fields its module takes: in order, then by keyword.
     module_args: ClassVar[tuple[str, ...]] = ()
+    module_keywords: ClassVar[tuple[str, ...]] = ()
     stage: ClassVar[bool] = True  # False for the stem/head conv: not a stage's block
 
     # --- the spec ---------------------------------------------------------------------
@@ -151,7 +152,8 @@ class BlockKind:
         raise NotImplementedError
 
     def module(self, block: Block):
-        return self.module_class()(*(getattr(block, a) for a in self.module_args))
+        return self.module_class()(*(getattr(block, a) for a in self.module_args),
+                                   **{k: getattr(block, k) for k in self.module_keywords})
 
     def module_source(self) -> str:
         """The module class's source, as ``mbnas export`` copies it into ``model.py``."""
@@ -160,10 +162,12 @@ class BlockKind:
 
 _KINDS: dict[str, BlockKind] = {}
 _BUILTIN = "mbnas.blocks"
+_builtin_loaded = False
 
 
 def register(block_kind: BlockKind) -> BlockKind:
     """Make ``block_kind`` known by its name (once; a second kind of that name is refused)."""
+    _registry()  # the built-in kinds first, whoever registers first
     name = block_kind.name
     if not name.isalpha() or not name.islower():
         raise MbnasError(f"block kind name {name!r}: use lower-case letters only")
@@ -179,7 +183,9 @@ def unregister(name: str) -> None:
 
 
 def _registry() -> dict[str, BlockKind]:
-    if not _KINDS:
+    global _builtin_loaded
+    if not _builtin_loaded:
+        _builtin_loaded = True
         importlib.import_module(_BUILTIN)  # registers the built-in kinds
     return _KINDS
 

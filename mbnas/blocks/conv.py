@@ -13,14 +13,11 @@ class ConvKind(BlockKind):
     summary = "a full conv + BN + activation (stem, head)"
     stage = False
     module_args = ("in_channels", "out_channels", "kernel", "stride")
+    module_keywords = ("activation",)
 
     def convs(self, block: Block) -> tuple[Conv, ...]:
         return (Conv(block.name, block.in_channels, block.out_channels, block.kernel,
                      block.stride, 1, block.in_size),)
-
-    def module(self, block: Block):
-        return self.module_class()(block.in_channels, block.out_channels, block.kernel,
-                                   block.stride, activation=block.activation)
 
     @cache  # noqa: B019 - one instance per kind, kept for the process
     def module_class(self) -> type:

@@ -66,9 +66,7 @@ class DepthwiseSeparableKind(BlockKind):
                     in_channels, in_channels, kernel, stride, in_channels, activation
                 )
                 self.se = (
-                    SqueezeExcite(in_channels, se_channels)
-                    if se_channels
-                    else nn.Identity()
+                    SqueezeExcite(in_channels, se_channels) if se_channels else nn.Identity()
                 )
                 # pointwise: 1x1 conv mixing channels
                 self.pointwise = ConvBNAct(in_channels, out_channels, 1, 1, 1, activation)

@@ -92,12 +92,8 @@ class InvertedResidualKind(BlockKind):
                     else nn.Identity()
                 )
                 # depthwise: one k x k filter per channel
-                self.depthwise = ConvBNAct(
-                    hidden, hidden, kernel, stride, hidden, activation
-                )
-                self.se = (
-                    SqueezeExcite(hidden, se_channels) if se_channels else nn.Identity()
-                )
+                self.depthwise = ConvBNAct(hidden, hidden, kernel, stride, hidden, activation)
+                self.se = SqueezeExcite(hidden, se_channels) if se_channels else nn.Identity()
                 # project: linear bottleneck, no activation
                 self.project = ConvBNAct(hidden, out_channels, 1, 1, 1, activation=None)
 

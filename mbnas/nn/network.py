@@ -67,5 +67,6 @@ def build(arch: Arch | Resolved, *, dropout: float = 0.0) -> Network:
     """The PyTorch module for ``arch`` (freshly initialised)."""
     net = arch if isinstance(arch, Resolved) else resolve(arch)
     blocks = [kind(b.kind).module(b) for b in net.blocks]
-    return Network(blocks, net.features, net.num_classes, net.hidden_fc, net.fc_activation,
-                   dropout)
+    return Network(
+        blocks, net.features, net.num_classes, net.hidden_fc, net.fc_activation, dropout
+    )
