@@ -55,7 +55,8 @@ _nonneg_int = _int_at_least(0)
 def add_arch_arguments(parser: argparse.ArgumentParser) -> None:
     """ARCH and its modifiers, the same for every command that takes an architecture."""
     parser.add_argument("arch", metavar="ARCH",
-                        help="seed name (mobilenet_v1, mobilenet_v2), spec file (.yaml/.json) "
+                        help="seed name (mobilenet_v1, mobilenet_v2, mobilenet_v3_large, "
+                             "mobilenet_v3_small), spec file (.yaml/.json) "
                              "or encoded string")
     parser.add_argument("--width", type=_positive_float, help="width multiplier, e.g. 0.75")
     parser.add_argument("--resolution", type=_positive_int, help="input resolution, e.g. 224")
@@ -471,9 +472,10 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output folder (default runs/train/<time>)")
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("baseline", help="MobileNet V1/V2 at published widths under the proxy",
-                       description="Train V1 (1.0, 0.75, 0.5, 0.25) and V2 (1.4, 1.0, 0.75, "
-                                   "0.5, 0.35) under the proxy protocol and report them beside "
+    p = sub.add_parser("baseline", help="MobileNet V1/V2/V3 at published widths under the proxy",
+                       description="Train V1 (1.0, 0.75, 0.5, 0.25), V2 (1.4, 1.0, 0.75, "
+                                   "0.5, 0.35) and V3 (Large, Small) under the proxy protocol "
+                                   "and report them beside "
                                    "the papers' figures, with the proxy's fidelity (Kendall's "
                                    "tau against ImageNet top-1).")
     add_protocol_arguments(p)
@@ -481,7 +483,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", help="a subset, e.g. mobilenet_v2@1,mobilenet_v1@0.5")
     p.set_defaults(func=_cmd_baseline)
 
-    from mbnas.arch.seeds import SEEDS
+    from mbnas.arch.seeds import REFERENCES
     from mbnas.search.settings import OBJECTIVES, SAMPLERS, SearchSettings
 
     p = sub.add_parser("search", help="search the space for the best network within a budget",
@@ -514,9 +516,9 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", help="join a Ray cluster: auto, host:port or ray://host:port")
     p.add_argument("--no-early-stopping", action="store_true",
                    help="train every trial to the end (no ASHA)")
-    p.add_argument("--references", type=_references, default=SEEDS,
+    p.add_argument("--references", type=_references, default=REFERENCES,
                    help="canonical networks trained beside the search as references "
-                        "(default mobilenet_v1,mobilenet_v2; 'none' for none)")
+                        f"(default {','.join(REFERENCES)}; 'none' for none)")
     p.add_argument("--inject-faults", type=_faults, help=argparse.SUPPRESS)
     add_protocol_arguments(p)
     p.set_defaults(func=_cmd_search)
