@@ -18,6 +18,7 @@ from cli import assert_usage_error, run
 
 from mbnas.arch.cost import macs
 from mbnas.arch.encoding import decode
+from mbnas.arch.seeds import REFERENCES
 
 pytestmark = pytest.mark.slow
 
@@ -42,7 +43,7 @@ def counted(rows: list[dict]) -> list[dict]:
 
 
 def check_run_is_consistent(run_dir: Path, trials: int,
-                            references=("mobilenet_v1", "mobilenet_v2")) -> list[dict]:
+                            references=REFERENCES) -> list[dict]:
     rows = read_csv(run_dir / "trials.csv")
     storage = f"sqlite:///{run_dir / 'study.db'}"
     study = optuna.load_study(study_name="search", storage=storage)
@@ -77,7 +78,7 @@ def test_search_runs_resumes_and_shows(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     run_dir = tmp_path / "e2e"
     rows = check_run_is_consistent(run_dir, 4)
-    assert "winner" in result.stdout and "mobilenet_v2 (reference)" in result.stdout
+    assert "winner" in result.stdout and "mobilenet_v3_large (reference)" in result.stdout
     assert any(r["role"].startswith("repair of #") for r in rows)  # over-budget samples repaired
     weights = [r["checkpoint"] for r in rows if r["state"] == "complete"]
     assert weights and all(Path(w).exists() for w in weights)

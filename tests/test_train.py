@@ -8,6 +8,7 @@ from cli import assert_usage_error, run
 
 from mbnas.arch.encoding import decode
 from mbnas.arch.seeds import parse_arch
+from mbnas.outcome import Status
 from mbnas.training.protocol import Protocol, TrainConfig
 from mbnas.training.proxy import proxy_arch, proxy_trainer
 
@@ -37,7 +38,7 @@ def tiny_protocol(**train) -> Protocol:
 
 def test_training_is_deterministic_on_cpu():
     results = [proxy_trainer(decode(TINY), tiny_protocol()).fit() for _ in range(2)]
-    assert results[0].status == "ok"
+    assert results[0].status is Status.COMPLETE
     assert [e.loss for e in results[0].epochs] == [e.loss for e in results[1].epochs]
     assert results[0].val_acc == results[1].val_acc
 
@@ -50,7 +51,7 @@ def test_a_different_seed_gives_a_different_run():
 
 def test_nan_loss_ends_as_diverged_not_a_crash():
     result = proxy_trainer(decode(TINY), tiny_protocol(lr=1e30)).fit()
-    assert result.status == "diverged" and "loss became" in result.error
+    assert result.status is Status.DIVERGED and "loss became" in result.error
     assert result.val_acc == 0.0
 
 
@@ -72,7 +73,7 @@ def test_a_tiny_spec_learns_fashion_mnist():
                         train=TrainConfig(epochs=3, batch_size=64, lr=0.2, threads=2))
     trainer = proxy_trainer(decode(TINY), protocol)
     result = trainer.fit()
-    assert result.status == "ok"
+    assert result.status is Status.COMPLETE
     assert result.val_acc > 0.6  # chance is 0.1
     assert result.epochs[-1].images_per_s > 0
 
@@ -84,7 +85,7 @@ def test_train_command_saves_checkpoint_and_metrics(tmp_path):
                  "--out", str(out))
     assert result.returncode == 0, result.stderr
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["status"] == "ok" and 0.1 < metrics["val_acc"] <= 1
+    assert metrics["status"] == "complete" and 0.1 < metrics["val_acc"] <= 1
     assert 0 < metrics["test_acc"] <= 1 and metrics["arch"].endswith(TINY.split(",")[-1])
     payload = torch.load(out / "model.pt", weights_only=True)
     assert payload["arch"] == metrics["proxy_arch"] and "classifier.weight" in payload["model"]

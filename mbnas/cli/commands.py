@@ -197,6 +197,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     from mbnas.arch.cost import count
     from mbnas.arch.encoding import encode
+    from mbnas.outcome import Status
     from mbnas.training.proxy import load_data, proxy_trainer, weights_file
     from mbnas.training.trainer import pick_device
 
@@ -215,14 +216,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
           f"{data.size}x{data.size}, {protocol.train.epochs} epochs on {trainer.device}",
           file=sys.stderr)
     result = trainer.fit(on_epoch=progress.epoch_done)
-    test_acc = trainer.evaluate(data.test) if result.status == "ok" else 0.0
+    test_acc = trainer.evaluate(data.test) if result.status is Status.COMPLETE else 0.0
     out.mkdir(parents=True, exist_ok=True)
     torch.save(weights_file(trainer, arch), out / "model.pt")
     metrics = {"arch": encode(arch), "proxy_arch": encode(trainer.arch), "macs": target.macs,
                "params": target.params, "dataset": data.name, "test_acc": test_acc,
                "protocol": protocol.to_dict(), **result.to_dict()}
     _write_json(out / "metrics.json", metrics)
-    if result.status != "ok":
+    if result.status is not Status.COMPLETE:
         print(f"mbnas: training diverged: {result.error}", file=sys.stderr)
         return 1
     print(f"val acc {100 * result.val_acc:.2f}%, test acc {100 * test_acc:.2f}% "

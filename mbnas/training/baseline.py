@@ -14,6 +14,7 @@ from pathlib import Path
 
 from mbnas.arch.cost import count
 from mbnas.arch.seeds import parse_arch
+from mbnas.outcome import Status
 from mbnas.training.protocol import Protocol
 
 
@@ -87,7 +88,7 @@ def run_baseline(protocol: Protocol, *, out_dir: Path,
         start = time.perf_counter()
         trainer = proxy_trainer(arch, protocol, progress=progress(i) if progress else None)
         result = trainer.fit()
-        test_acc = trainer.evaluate(data.test) if result.status == "ok" else float("nan")
+        test_acc = trainer.evaluate(data.test) if result.status is Status.COMPLETE else float("nan")
         rows.append({
             "model": f"{name} {width:g}", "macs_M": round(cost.macs / 1e6, 1),
             "paper_macs_M": paper.mmacs if paper else None,
@@ -95,11 +96,11 @@ def run_baseline(protocol: Protocol, *, out_dir: Path,
             "weights_M": round(cost.weights / 1e6, 2),
             "paper_params_M": paper.mparams if paper else None,
             "imagenet_top1": paper.top1 if paper else None,
-            "proxy_val_acc": round(100 * result.val_acc, 2) if result.status == "ok"
+            "proxy_val_acc": round(100 * result.val_acc, 2) if result.status is Status.COMPLETE
             else float("nan"),
             "proxy_test_acc": round(100 * test_acc, 2),
             "train_s": round(time.perf_counter() - start, 1),
-            "status": result.status,
+            "status": result.status.value,
         })
         table = pd.DataFrame(rows)
         table.to_csv(out_dir / "baseline.csv", index=False)  # after each model: nothing lost

@@ -20,6 +20,7 @@ from torch import nn
 
 from mbnas.data import Batches, Dataset, ImageSet
 from mbnas.errors import MbnasError
+from mbnas.outcome import Status
 from mbnas.training.protocol import TrainConfig
 
 
@@ -43,7 +44,7 @@ class EpochResult:
 
 @dataclass
 class TrainResult:
-    status: str  # "ok" or "diverged"
+    status: Status  # COMPLETE or DIVERGED
     epochs: list[EpochResult] = field(default_factory=list)
     seconds: float = 0.0
     error: str = ""
@@ -51,10 +52,10 @@ class TrainResult:
     @property
     def val_acc(self) -> float:
         """Validation accuracy after the last epoch (0 when diverged)."""
-        return self.epochs[-1].val_acc if self.status == "ok" and self.epochs else 0.0
+        return self.epochs[-1].val_acc if self.status is Status.COMPLETE and self.epochs else 0.0
 
     def to_dict(self) -> dict:
-        return {"status": self.status, "val_acc": self.val_acc, "seconds": self.seconds,
+        return {"status": self.status.value, "val_acc": self.val_acc, "seconds": self.seconds,
                 "error": self.error, "epochs": [dataclasses.asdict(e) for e in self.epochs]}
 
 
@@ -182,7 +183,7 @@ class Trainer:
 
     def fit(self, on_epoch: Callable[[EpochResult], None] | None = None) -> TrainResult:
         """Train the remaining epochs; a diverging run ends as status ``diverged``."""
-        result = TrainResult("ok")
+        result = TrainResult(Status.COMPLETE)
         start = time.perf_counter()
         try:
             while self.epoch < self.config.epochs:
@@ -191,7 +192,7 @@ class Trainer:
                 if on_epoch:
                     on_epoch(epoch)
         except Diverged as err:
-            result.status, result.error = "diverged", str(err)
+            result.status, result.error = Status.DIVERGED, str(err)
         result.seconds = time.perf_counter() - start
         return result
 

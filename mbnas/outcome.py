@@ -1,0 +1,94 @@
+"""How a training ended: one status type and one trial record for every table.
+
+:class:`Status` is what a trial (or a ``mbnas train`` run) came to; :class:`TrialRecord`
+is one row of a run: ``trials.csv``, ``best.json`` and ``mbnas show`` are all derived
+from records, so their columns and states cannot drift apart.  Torch-, Optuna- and
+Ray-free.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Status(str, Enum):
+    """A training's outcome.  The values are what ``trials.csv`` and JSON files hold."""
+
+    COMPLETE = "complete"  # trained to its last epoch
+    STOPPED = "stopped"  # stopped early by the scheduler (ASHA): its accuracy is partial
+    DIVERGED = "diverged"  # its loss became NaN or infinite
+    FAILED = "failed"  # it raised, or its worker died and Ray's retries ran out
+    OVER_BUDGET = "over_budget"  # sampled over the budget: never trained, its repair is
+    INTERRUPTED = "interrupted"  # cut off by a stopped search; queued again on resume
+    RUNNING = "running"
+    QUEUED = "queued"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def counted(self) -> bool:
+        """Whether it counts toward ``--trials``: it ended for a reason of its own."""
+        return self in (Status.COMPLETE, Status.STOPPED, Status.DIVERGED, Status.FAILED)
+
+    @property
+    def failed(self) -> bool:
+        return self in (Status.DIVERGED, Status.FAILED)
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One trial of a run (a search trial or a reference), as every table shows it."""
+
+    number: int | None  # the search study's trial number; None for references
+    name: str  # references: the seed's name
+    role: str  # search, reference, "seed: mobilenet_v2 x0.75", "repair of #7", ...
+    state: Status
+    arch: str = ""  # the target spec's one-line encoding
+    macs: int = 0  # of the target spec
+    params: int = 0
+    val_acc: float = math.nan
+    epochs: int = 0
+    seconds: float = 0.0  # wall time seen by the driver
+    train_seconds: float = 0.0  # of which training and validation epochs
+    error: str = ""
+    checkpoint: str = ""  # the trained proxy weights, where kept
+
+    @property
+    def label(self) -> str:
+        """``7`` for a search trial, the seed's name for a reference."""
+        return self.name if self.number is None else str(self.number)
+
+    @property
+    def is_reference(self) -> bool:
+        return self.role == "reference"
+
+    def to_row(self) -> dict:
+        """The ``trials.csv`` row (and ``best.json`` entry): plain values."""
+        row = dataclasses.asdict(self)
+        row["number"] = "" if self.number is None else self.number
+        row["state"] = self.state.value
+        return row
+
+    @classmethod
+    def from_row(cls, row: dict) -> TrialRecord:
+        """A record from a ``trials.csv`` row (strings) or a ``best.json`` entry."""
+        def number(value, kind=int, default=0):
+            return kind(value) if value not in ("", None, "nan") else default
+
+        return cls(number=number(row.get("number"), default=None),
+                   name=row.get("name", "") or "", role=row.get("role", "search") or "search",
+                   state=Status(row["state"]),
+                   arch=row.get("arch", "") or "", macs=number(row.get("macs")),
+                   params=number(row.get("params")),
+                   val_acc=number(row.get("val_acc"), float, math.nan),
+                   epochs=number(row.get("epochs")),
+                   seconds=number(row.get("seconds"), float, 0.0),
+                   train_seconds=number(row.get("train_seconds"), float, 0.0),
+                   error=row.get("error", "") or "", checkpoint=row.get("checkpoint", "") or "")
+
+
+COLUMNS = tuple(f.name for f in dataclasses.fields(TrialRecord))
