@@ -23,6 +23,7 @@ class Status(str, Enum):
     FAILED = "failed"  # it raised, or its worker died and Ray's retries ran out
     OVER_BUDGET = "over_budget"  # sampled over the budget: never trained, its repair is
     INTERRUPTED = "interrupted"  # cut off by a stopped search; queued again on resume
+    REPEAT = "repeat"  # an architecture the run trained already: answered, not trained
     RUNNING = "running"
     QUEUED = "queued"
 
@@ -37,6 +38,10 @@ class Status(str, Enum):
     @property
     def failed(self) -> bool:
         return self in (Status.DIVERGED, Status.FAILED)
+
+
+class Exhausted(Exception):
+    """The sampler keeps proposing architectures the run has trained already."""
 
 
 @dataclass(frozen=True)

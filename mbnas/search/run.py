@@ -218,6 +218,8 @@ def _run_phases(settings: SearchSettings, study, run_dir: Path, log) -> None:
         searcher.after_tell = save_csv
         mtune.run_trials(searcher, name=f"search-{session}",
                          early_stopping=settings.early_stopping, label="search", **common)
+        if searcher.exhausted:
+            log(f"search ended early: {searcher.exhausted}")
     else:
         log(f"all {settings.trials} trials are already done; raise --trials to search further")
 

@@ -26,11 +26,15 @@ from mbnas.arch.cost import count
 from mbnas.arch.encoding import decode, encode
 from mbnas.arch.spec import NUM_CLASSES, Arch
 from mbnas.errors import MbnasError
+from mbnas.outcome import Exhausted, Status
 from mbnas.search.settings import OBJECTIVES, SAMPLERS
 from mbnas.search.space import SearchSpace
 
 SEARCH, REFERENCES = "search", "references"
 CONSTRAINT = "macs_over_budget"
+# Asks answered in a row from earlier trials before the space counts as exhausted.
+MAX_REPEATS = 20
+
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -82,6 +86,11 @@ class RunStudy:
         self.study = optuna.create_study(study_name=SEARCH, storage=storage,
                                          load_if_exists=True, directions=directions,
                                          sampler=_sampler(sampler, seed, objective))
+        # A sampler rebuilt with the run's seed would replay its first samples on resume:
+        # a resumed run continues with a seed offset by the trials already asked.
+        asked = len(self.study.get_trials(deepcopy=False))
+        if asked and seed is not None:
+            self.study.sampler = _sampler(sampler, seed + asked, objective)
         self.references = optuna.create_study(study_name=REFERENCES, storage=storage,
                                               load_if_exists=True, direction="maximize")
         self._live: dict[int, optuna.Trial] = {}
@@ -112,6 +121,7 @@ class RunStudy:
         for t in stale:
             self._trial(t.number).set_user_attr(
                 "error", "interrupted: the search process stopped while this trial ran")
+            self._trial(t.number).set_user_attr("status", Status.INTERRUPTED.value)
             self.study.tell(t.number, state=TrialState.FAIL)
             if not t.user_attrs.get("over_budget"):
                 self.study.enqueue_trial(t.params, user_attrs={"role": f"rerun of #{t.number}"},
@@ -137,35 +147,69 @@ class RunStudy:
 
     def counted(self) -> int:
         """Trials that count toward ``--trials``: trained to the end, stopped or failed
-        for a reason of their own (not over-budget samples, not interrupted ones)."""
-        n = 0
-        for t in self.study.get_trials(deepcopy=False):
-            if t.user_attrs.get("over_budget"):
-                continue
-            if t.state in (TrialState.COMPLETE, TrialState.PRUNED):
-                n += 1
-            elif t.state == TrialState.FAIL and not t.user_attrs.get("error", "").startswith(
-                    "interrupted"):
-                n += 1
-        return n
+        for a reason of their own (not over-budget samples, repeats or interrupted ones)."""
+        return sum(status_of(t).counted for t in self.study.get_trials(deepcopy=False))
 
     def ask(self) -> Candidate:
-        """The next candidate within budget (at most two samples, see the module doc)."""
+        """The next candidate within budget that this run has not trained yet.
+
+        An architecture trained before (sampled again, or enqueued) is answered from that
+        trial's result, untrained, as a ``repeat`` (Optuna learns the same value), and the
+        sampler is asked again; after :data:`MAX_REPEATS` such answers in a row the space
+        counts as exhausted (:class:`Exhausted`).
+        """
+        for _ in range(MAX_REPEATS):
+            trial, arch, cost = self._within_budget()
+            original = self._trained(trial.user_attrs["arch"], trial.number)
+            if original is None:
+                role = trial.user_attrs.get("role", "search")
+                if "role" not in trial.user_attrs:
+                    trial.set_user_attr("role", role)
+                self._live[trial.number] = trial
+                return Candidate(trial.number, arch, cost.macs, cost.params, role)
+            self._answer_repeat(trial, original)
+        raise Exhausted(f"the sampler proposed only architectures this run has trained "
+                        f"({MAX_REPEATS} in a row): the space looks exhausted")
+
+    def _within_budget(self):
+        """One trial within budget (at most two samples, see the module doc)."""
         trial, arch, cost = self._sample()
         if cost.macs > self.budget:
             repaired = self.space.repair(trial.params, self.budget, resolution=self.resolution,
                                          num_classes=self.num_classes)
             trial.set_user_attr("over_budget", True)
+            trial.set_user_attr("status", Status.OVER_BUDGET.value)
             self.study.enqueue_trial(repaired, user_attrs={"role": f"repair of #{trial.number}"})
             self.study.tell(trial, state=TrialState.PRUNED)
             trial, arch, cost = self._sample()
             if cost.macs > self.budget:  # cannot happen: repair() guarantees the fit
                 raise RuntimeError(f"repaired trial #{trial.number} is over budget")
-        role = trial.user_attrs.get("role", "search")
-        if "role" not in trial.user_attrs:
-            trial.set_user_attr("role", role)
-        self._live[trial.number] = trial
-        return Candidate(trial.number, arch, cost.macs, cost.params, role)
+        return trial, arch, cost
+
+    def _trained(self, encoding: str, number: int) -> optuna.trial.FrozenTrial | None:
+        """The trial of this run that trains or trained ``encoding`` (not ``number``)."""
+        for t in self.study.get_trials(deepcopy=False):
+            if t.number == number or t.user_attrs.get("arch") != encoding:
+                continue
+            status = t.user_attrs.get("status")
+            if status in (Status.OVER_BUDGET, Status.INTERRUPTED, Status.REPEAT):
+                continue
+            if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL) \
+                    or (t.state == TrialState.RUNNING and t.number in self._live):
+                return t
+        return None
+
+    def _answer_repeat(self, trial: optuna.Trial, original) -> None:
+        # Its accuracy and weights are the original's, read from it (rows()): the original
+        # may still be training.
+        attrs = {"role": f"repeat of #{original.number}", "repeat_of": original.number,
+                 "status": Status.REPEAT.value, "epochs": 0, "seconds": 0.0}
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+        if original.state == TrialState.COMPLETE:
+            self.study.tell(trial, original.values)
+        else:  # stopped, failed or still running: nothing new to learn
+            self.study.tell(trial, state=TrialState.PRUNED)
 
     def _sample(self):
         """Ask Optuna for one trial, build its spec, and record its price and constraint."""
@@ -238,9 +282,13 @@ class RunStudy:
         rows = []
         for t in self.references.get_trials(deepcopy=False):
             rows.append(_row(t, number="", name=t.user_attrs.get("name", "")))
-        for t in self.study.get_trials(deepcopy=False):
-            rows.append(_row(t, number=t.number, name=""))
-        return rows
+        search = {t.number: _row(t, number=t.number, name="")
+                  for t in self.study.get_trials(deepcopy=False)}
+        for row in search.values():
+            if row["state"] == Status.REPEAT:
+                original = search[int(row["role"].removeprefix("repeat of #"))]
+                row.update(val_acc=original["val_acc"], checkpoint=original["checkpoint"])
+        return rows + list(search.values())
 
     def winner(self) -> dict | None:
         """The most accurate search trial trained to the end within budget (fewer MACs
@@ -297,22 +345,30 @@ def _with(arch: Arch, **changes) -> Arch:
     return dataclasses.replace(arch, **changes)
 
 
-_STATES = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "stopped",
-           TrialState.FAIL: "failed", TrialState.RUNNING: "running",
-           TrialState.WAITING: "queued"}
+_STATES = {TrialState.COMPLETE: Status.COMPLETE, TrialState.PRUNED: Status.STOPPED,
+           TrialState.FAIL: Status.FAILED, TrialState.RUNNING: Status.RUNNING,
+           TrialState.WAITING: Status.QUEUED}
+
+
+def status_of(t: optuna.trial.FrozenTrial) -> Status:
+    """What a stored trial came to (runs made before statuses were stored included)."""
+    a = t.user_attrs
+    if a.get("over_budget"):
+        return Status.OVER_BUDGET
+    if t.state in (TrialState.RUNNING, TrialState.WAITING):
+        return _STATES[t.state]
+    if "status" in a:
+        return Status(a["status"])
+    if t.state == TrialState.FAIL and str(a.get("error", "")).startswith("interrupted"):
+        return Status.INTERRUPTED
+    return _STATES[t.state]
 
 
 def _row(t: optuna.trial.FrozenTrial, *, number, name: str) -> dict:
     a = t.user_attrs
-    state = a.get("status") or _STATES[t.state]
-    if a.get("over_budget"):
-        state = "over_budget"
-    elif t.state == TrialState.FAIL and str(a.get("error", "")).startswith("interrupted"):
-        state = "interrupted"
-    elif t.state == TrialState.RUNNING:
-        state = "running"
     val_acc = a.get("val_acc")
-    return {"number": number, "name": name, "role": a.get("role", "search"), "state": state,
+    return {"number": number, "name": name, "role": a.get("role", "search"),
+            "state": status_of(t).value,
             "arch": a.get("arch", ""), "macs": a.get("macs", 0), "params": a.get("params", 0),
             "val_acc": float(val_acc) if val_acc is not None else math.nan,
             "epochs": a.get("epochs", 0), "seconds": round(float(a.get("seconds", 0.0)), 2),

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mbnas.errors import MbnasError
+from mbnas.outcome import Exhausted
 
 # Ray reads these at import: no usage reporting, no new-style console tables.
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -138,14 +139,19 @@ class StudySearcher(Searcher):
         self.study, self.count, self.protocol = source, count, protocol
         self.weights_dir, self.faults = weights_dir, faults or {}
         self.issued = 0
+        self.exhausted = ""  # why the study has nothing new to train, if so
         self.trials: dict[str, dict] = {}
         self.tally = Tally(total=count)
         self.after_tell: Callable[[], None] | None = None
 
     def suggest(self, trial_id: str):
-        if self.issued >= self.count:
+        if self.issued >= self.count or self.exhausted:
             return Searcher.FINISHED
-        candidate = self.study.ask()
+        try:
+            candidate = self.study.ask()
+        except Exhausted as err:
+            self.exhausted = str(err)
+            return Searcher.FINISHED
         self.issued += 1
         config = {"number": candidate.number, "arch": _encode(candidate.arch),
                   "macs": candidate.macs, "protocol": self.protocol,
