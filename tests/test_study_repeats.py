@@ -68,7 +68,7 @@ def test_a_resumed_sampler_does_not_replay_its_first_samples(tmp_path, sampler):
         before = len(run.study.trials)
         for _ in range(n):
             train(run, run.ask())
-        return [t.params for t in run.study.trials[before:]]
+        return [t.params for t in run.study.trials[before:before + n]]
 
     first = sampled(study(tmp_path / "a", sampler, space=MANY), 3)
     # The same seed from scratch proposes the same (the search is seeded) ...
