@@ -198,13 +198,26 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from mbnas.arch.cost import count
     from mbnas.arch.encoding import encode
     from mbnas.outcome import Status
+    from mbnas.search.runs import is_run
     from mbnas.training.proxy import load_data, proxy_trainer, weights_file
     from mbnas.training.trainer import pick_device
 
-    arch = arch_from_args(args)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    source = None
+    if is_run(args.arch):  # a run's trial: the winner's final training
+        arch, source = _run_trial_arch(args)
+        default_out = Path(args.arch) / "final" / f"trial-{source['trial']}-{stamp}"
+    else:
+        if args.trial is not None:
+            raise MbnasError(f"--trial applies to run folders; {args.arch!r} is not one "
+                             "(it has no run.json or trials.csv)")
+        arch = arch_from_args(args)
+        default_out = Path(f"runs/train/{stamp}")
     protocol = protocol_from_args(args)
     pick_device(protocol.train.device)  # bad input fails before any output
-    out = Path(args.out or f"runs/train/{time.strftime('%Y%m%d-%H%M%S')}")
+    out = Path(args.out) if args.out else default_out
+    if (out / "model.pt").exists():
+        raise MbnasError(f"{out}/model.pt exists; give another --out (nothing was changed)")
     data = load_data(protocol)
     target = count(arch)
     print(f"target: {encode(arch)}\n  {target.macs / 1e6:.1f}M MACs, "
@@ -222,13 +235,31 @@ def _cmd_train(args: argparse.Namespace) -> int:
     metrics = {"arch": encode(arch), "proxy_arch": encode(trainer.arch), "macs": target.macs,
                "params": target.params, "dataset": data.name, "test_acc": test_acc,
                "protocol": protocol.to_dict(), **result.to_dict()}
+    if source:
+        metrics["source"] = source
     _write_json(out / "metrics.json", metrics)
     if result.status is not Status.COMPLETE:
         print(f"mbnas: training diverged: {result.error}", file=sys.stderr)
         return 1
     print(f"val acc {100 * result.val_acc:.2f}%, test acc {100 * test_acc:.2f}% "
-          f"in {result.seconds:.1f}s; saved {out}/model.pt and metrics.json")
+          f"in {result.seconds:.1f}s; saved {out}/model.pt and metrics.json "
+          f"(`mbnas export {out}` writes it as a PyTorch module with these weights)")
     return 0
+
+
+def _run_trial_arch(args: argparse.Namespace):
+    """The target spec of a run's trial (``--trial``, default the winner) and where it came
+    from; the modifiers --width, --resolution, --num-classes still apply."""
+    from mbnas.arch.encoding import decode
+    from mbnas.arch.seeds import with_overrides
+    from mbnas.search.runs import pick_trial
+
+    row = pick_trial(args.arch, args.trial or "best")
+    label = row["number"] or row["name"]
+    arch = with_overrides(decode(row["arch"]), width=args.width, resolution=args.resolution,
+                          num_classes=args.num_classes)
+    return arch, {"run": str(args.arch), "trial": label, "role": row["role"],
+                  "proxy_val_acc": row["val_acc"]}
 
 
 # --- baseline ------------------------------------------------------------------
@@ -382,6 +413,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
     source = Path(args.source)
     if is_run(source):
         arch, state_dict, provenance, default_out = _trial_export(args)
+    elif (source / "model.pt").is_file() and (source / "metrics.json").is_file():
+        arch, state_dict, provenance, default_out = _trained_export(args)
     elif source.is_dir() or (source.parent.name == "runs" and not source.suffix):
         check_run(source)  # names what is missing
     else:
@@ -396,7 +429,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else default_out
     paths = export(arch, out, formats=args.format, class_name=args.class_name,
                    state_dict=state_dict, provenance=provenance)
-    weights = "trained proxy weights" if state_dict is not None else "freshly initialised weights"
+    weights = "trained weights" if state_dict is not None else "freshly initialised weights"
     print(f"exported {args.class_name} to {out}/ ({', '.join(p.name for p in paths.values())}) "
           f"with {weights}")
     return 0
@@ -433,6 +466,30 @@ def _trial_export(args: argparse.Namespace):
     return decode(payload["arch"]), read_state_dict(weights), provenance, default_out
 
 
+def _trained_export(args: argparse.Namespace):
+    """A ``mbnas train`` folder: the network it trained, with its weights."""
+    from pathlib import Path
+
+    from mbnas.arch.encoding import decode
+    from mbnas.export import read_state_dict
+
+    if args.trial != "best":
+        raise MbnasError(f"--trial applies to run folders; {args.source!r} is a trained model")
+    folder = Path(args.source)
+    try:
+        metrics = json.loads((folder / "metrics.json").read_text())
+        arch = decode(metrics["proxy_arch"])
+    except (OSError, ValueError, KeyError) as err:
+        raise MbnasError(f"{folder}/metrics.json is not a `mbnas train` record: {err}") \
+            from None
+    provenance = {"trained": str(folder), "dataset": metrics.get("dataset"),
+                  "val_acc": metrics.get("val_acc"), "test_acc": metrics.get("test_acc"),
+                  "target_arch": metrics.get("arch"), **metrics.get("source", {}),
+                  "weights": "trained by mbnas train (the network as trained: its first "
+                             "stride-2 layer at stride 1, see mbnas.training.proxy)"}
+    return arch, read_state_dict(folder / "model.pt"), provenance, folder / "export"
+
+
 def _formats(text: str) -> tuple[str, ...]:
     from mbnas.export import FORMATS
 
@@ -465,12 +522,19 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_count)
 
-    p = sub.add_parser("train", help="proxy-train one architecture",
-                       description="Train the proxy network of an architecture (stem and "
-                                   "first downsampling stage at stride 1) on small images.")
+    p = sub.add_parser("train", help="train one architecture, or a search's winner",
+                       description="Train the proxy network of an architecture (its first "
+                                   "stride-2 layer at stride 1) on the data set's images. "
+                                   "ARCH may be a run folder: its winner (or --trial N) is "
+                                   "trained under the protocol given here, e.g. all the data "
+                                   "and more epochs: mbnas train runs/search-300M --subset 0 "
+                                   "--epochs 30.")
     add_arch_arguments(p)
     add_protocol_arguments(p)
-    p.add_argument("--out", help="output folder (default runs/train/<time>)")
+    p.add_argument("--trial", help="for a run folder: best (default), a trial number or a "
+                                   "reference's name")
+    p.add_argument("--out", help="output folder (default runs/train/<time>, or "
+                                 "RUN/final/trial-N-<time> for a run's trial)")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("baseline", help="MobileNet V1/V2/V3 at published widths under the proxy",
