@@ -1,0 +1,188 @@
+"""Confirm before crowning: retrain the search's best candidates and the widest MobileNets
+that fit the budget at a higher fidelity, at several seeds, and name a winner only when
+its lead survives the seed noise.  Also: refuse to rank a protocol that learns nothing.
+
+Torch-, Optuna- and Ray-free: the statistics and the choice of what to confirm.  The
+trainings run as Ray Tune trials (:mod:`mbnas.search.tune`) recorded in the run's
+``confirmation`` study (:mod:`mbnas.search.study`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import statistics
+from dataclasses import dataclass
+
+from mbnas.arch.cost import count
+from mbnas.arch.encoding import decode
+from mbnas.arch.seeds import seed, with_overrides
+from mbnas.arch.spec import Arch
+from mbnas.errors import MbnasError
+from mbnas.outcome import Status
+from mbnas.training.protocol import Protocol
+
+# The MobileNets a winner must beat: the widest of each that fits the budget.
+MOBILENETS = ("mobilenet_v1", "mobilenet_v2")
+WIDTHS = (1.4, 1.3, 1.0, 0.75, 0.5, 0.35, 0.25)
+# A lead counts when it is more than this many seed spreads (STYLE.md: "a lead smaller
+# than twice the spread is a tie").
+LEAD_IN_SPREADS = 2.0
+
+
+@dataclass(frozen=True)
+class ConfirmSettings:
+    """How the confirmation retrains: ``top`` search candidates (0: no confirmation) and
+    the widest MobileNets, at ``seeds`` seeds, with ``epochs`` and ``subset`` training
+    images (None: ``epoch_factor`` / ``subset_factor`` times the search protocol's)."""
+
+    top: int = 2
+    seeds: int = 2
+    epochs: int | None = None
+    subset: int | None = None
+    epoch_factor: int = 2
+    subset_factor: int = 1
+
+    def __post_init__(self) -> None:
+        if self.top < 0:
+            raise MbnasError(f"--confirm-top: {self.top} must be 0 (no confirmation) or more")
+        if self.seeds < 2:
+            raise MbnasError(f"--confirm-seeds: {self.seeds} is not allowed; a spread needs "
+                             "at least 2 seeds")
+        for what, value in (("--confirm-epochs", self.epochs), ("--confirm-subset",
+                                                                  self.subset)):
+            if value is not None and value < 1:
+                raise MbnasError(f"{what}: {value} must be at least 1")
+
+    @property
+    def enabled(self) -> bool:
+        return self.top > 0
+
+    def protocol(self, search: Protocol, seed_index: int) -> Protocol:
+        """The confirmation protocol at its ``seed_index``-th seed (seeds other than the
+        search's, so no confirmation repeats a search training)."""
+        subset = self.subset or (search.subset * self.subset_factor if search.subset else None)
+        train = dataclasses.replace(search.train,
+                                    epochs=self.epochs or search.train.epochs * self.epoch_factor,
+                                    seed=search.train.seed + 1000 + seed_index)
+        return dataclasses.replace(search, subset=subset, train=train)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One architecture to confirm: a search trial or a MobileNet."""
+
+    label: str  # "trial 7" or "mobilenet_v2 x0.75"
+    kind: str  # "candidate" or "mobilenet"
+    arch: Arch
+    proxy_val_acc: float  # its search-protocol score (nan for a MobileNet not in the run)
+
+    @property
+    def key(self) -> str:
+        return self.label.replace(" ", "-")
+
+
+def widest_within(name: str, budget: int, *, resolution: int | None,
+                  num_classes: int) -> Arch | None:
+    """The widest published-style width of seed ``name`` within ``budget`` MACs."""
+    for width in WIDTHS:
+        arch = with_overrides(seed(name), width=width, resolution=resolution,
+                              num_classes=num_classes)
+        if count(arch).macs <= budget:
+            return arch
+    return None
+
+
+def entries(rows: list[dict], settings: ConfirmSettings, budget: int, *,
+            resolution: int | None, num_classes: int) -> list[Entry]:
+    """What to confirm: the ``top`` best search trials by proxy accuracy (distinct
+    architectures, within budget, trained to the end) and the widest V1 and V2 that fit."""
+    done = [r for r in rows if r["role"] != "reference" and r["state"] == Status.COMPLETE
+            and r["macs"] <= budget and not math.isnan(r["val_acc"])]
+    done.sort(key=lambda r: (-r["val_acc"], r["macs"], r["number"]))
+    picked, seen = [], set()
+    for r in done:
+        if r["arch"] not in seen and len(picked) < settings.top:
+            seen.add(r["arch"])
+            picked.append(Entry(f"trial {r['number']}", "candidate", decode(r["arch"]),
+                                r["val_acc"]))
+    by_arch = {r["arch"]: r for r in done}
+    from mbnas.arch.encoding import encode
+
+    for name in MOBILENETS:
+        arch = widest_within(name, budget, resolution=resolution, num_classes=num_classes)
+        if arch is None:
+            continue
+        row = by_arch.get(encode(arch))
+        picked.append(Entry(f"{name} x{arch.width:g}", "mobilenet", arch,
+                            row["val_acc"] if row else math.nan))
+    return picked
+
+
+def spread(values: list[float]) -> float:
+    """The seed spread: the sample standard deviation (0 for fewer than two values)."""
+    return statistics.stdev(values) if len(values) >= 2 else 0.0
+
+
+def summarize(entries_: list[Entry], results: dict[str, list[float]]) -> list[dict]:
+    """One row per confirmed entry: its accuracies over seeds, mean and spread."""
+    rows = []
+    for e in entries_:
+        accs = results.get(e.key, [])
+        rows.append({"label": e.label, "kind": e.kind, "arch": _encode(e.arch),
+                     "macs": count(e.arch).macs, "params": count(e.arch).params,
+                     "proxy_val_acc": e.proxy_val_acc, "val_accs": accs,
+                     "mean": statistics.fmean(accs) if accs else math.nan,
+                     "spread": spread(accs), "seeds": len(accs)})
+    return rows
+
+
+def verdict(rows: list[dict]) -> dict:
+    """The confirmed winner and whether its lead over the best MobileNet is more than
+    :data:`LEAD_IN_SPREADS` seed spreads (else it is a tie, said plainly)."""
+    candidates = [r for r in rows if r["kind"] == "candidate" and r["seeds"]]
+    mobilenets = [r for r in rows if r["kind"] == "mobilenet" and r["seeds"]]
+    if not candidates:
+        return {"winner": None, "text": "no candidate was confirmed"}
+    winner = max(candidates, key=lambda r: (r["mean"], -r["macs"]))
+    out = {"winner": winner["label"], "winner_arch": winner["arch"], "mean": winner["mean"],
+           "spread": winner["spread"]}
+    if not mobilenets:
+        out["text"] = (f"{winner['label']}: {_pm(winner)} (no MobileNet fits the budget to "
+                       "compare with)")
+        return out
+    best = max(mobilenets, key=lambda r: r["mean"])
+    lead = winner["mean"] - best["mean"]
+    noise = max(winner["spread"], best["spread"])
+    beats = lead > LEAD_IN_SPREADS * noise
+    out.update(best_mobilenet=best["label"], mobilenet_mean=best["mean"], lead=lead,
+               noise=noise, beats_mobilenet=beats)
+    if beats:
+        out["text"] = (f"{winner['label']} beats {best['label']}: {_pm(winner)} against "
+                       f"{_pm(best)}, a lead of {100 * lead:.2f} points, more than "
+                       f"{LEAD_IN_SPREADS:g}x the seed spread ({100 * noise:.2f})")
+    elif lead > 0:
+        out["text"] = (f"{winner['label']} leads {best['label']} by {100 * lead:.2f} points "
+                       f"({_pm(winner)} against {_pm(best)}), within the noise: under "
+                       f"{LEAD_IN_SPREADS:g}x the seed spread of {100 * noise:.2f}. A tie.")
+    else:
+        out["text"] = (f"{best['label']} is at least as good as the search's best: "
+                       f"{_pm(best)} against {_pm(winner)} for {winner['label']}")
+    return out
+
+
+def near_chance(accuracies: list[float], num_classes: int, noise: float) -> bool:
+    """True when every accuracy is within a margin of chance (1 / classes): the margin is
+    5 points or 4x the protocol's seed spread ``noise``, whichever is larger."""
+    margin = max(0.05, 4 * noise)
+    return bool(accuracies) and all(a < 1 / num_classes + margin for a in accuracies)
+
+
+def _pm(row: dict) -> str:
+    return f"{100 * row['mean']:.2f} ± {100 * row['spread']:.2f}%"
+
+
+def _encode(arch: Arch) -> str:
+    from mbnas.arch.encoding import encode
+
+    return encode(arch)

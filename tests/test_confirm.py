@@ -1,0 +1,77 @@
+"""The confirmation's choices and statistics on known inputs."""
+
+import math
+
+import pytest
+
+from mbnas.arch.cost import count
+from mbnas.arch.encoding import encode
+from mbnas.arch.seeds import parse_arch
+from mbnas.errors import MbnasError
+from mbnas.search.confirm import (
+    ConfirmSettings,
+    Entry,
+    entries,
+    near_chance,
+    summarize,
+    verdict,
+    widest_within,
+)
+from mbnas.training.protocol import Protocol
+
+V2 = parse_arch("mobilenet_v2")
+
+
+def row(number, acc, arch=V2, state="complete", role="search"):
+    return {"number": number, "role": role, "state": state, "arch": encode(arch),
+            "macs": count(arch).macs, "val_acc": acc}
+
+
+def test_the_widest_mobilenets_within_the_budget():
+    assert widest_within("mobilenet_v2", 300_000_000, resolution=None,
+                         num_classes=1000).width == 0.75  # V2 1.0 is 300.8M
+    assert widest_within("mobilenet_v2", 301_000_000, resolution=None,
+                         num_classes=1000).width == 1.0
+    assert widest_within("mobilenet_v1", 10**6, resolution=None, num_classes=1000) is None
+
+
+def test_top_candidates_are_distinct_completed_and_within_budget():
+    small = parse_arch("mobilenet_v2", width=0.5)
+    rows = [row(0, 0.9, V2), row(1, 0.95, V2, state="stopped"), row(2, 0.8, small),
+            row(3, 0.8, small), row(4, 0.7, parse_arch("mobilenet_v2", width=0.35)),
+            row(5, 0.99, role="reference")]
+    picked = entries(rows, ConfirmSettings(top=2), 400_000_000, resolution=None,
+                     num_classes=1000)
+    assert [e.label for e in picked] == ["trial 0", "trial 2", "mobilenet_v1 x0.75",
+                                         "mobilenet_v2 x1"]
+    assert picked[-1].kind == "mobilenet" and picked[-1].proxy_val_acc == 0.9  # trial 0
+    assert math.isnan(picked[-2].proxy_val_acc)
+
+
+def test_a_lead_counts_only_beyond_twice_the_spread():
+    e = [Entry("trial 1", "candidate", V2, 0.8), Entry("mobilenet_v2 x1", "mobilenet", V2, 0.8)]
+    clear = verdict(summarize(e, {"trial-1": [0.90, 0.91], "mobilenet_v2-x1": [0.85, 0.86]}))
+    assert clear["beats_mobilenet"] and clear["winner"] == "trial 1"
+    assert clear["lead"] == pytest.approx(0.05) and clear["noise"] == pytest.approx(0.00707, 1e-3)
+    tie = verdict(summarize(e, {"trial-1": [0.90, 0.86], "mobilenet_v2-x1": [0.85, 0.86]}))
+    assert not tie["beats_mobilenet"] and "within the noise" in tie["text"]
+    worse = verdict(summarize(e, {"trial-1": [0.80, 0.80], "mobilenet_v2-x1": [0.85, 0.86]}))
+    assert not worse["beats_mobilenet"] and "at least as good" in worse["text"]
+
+
+def test_near_chance():
+    assert near_chance([0.11, 0.12], 10, noise=0.005)
+    assert not near_chance([0.11, 0.40], 10, noise=0.005)
+    assert near_chance([0.2], 10, noise=0.03)  # 4 x 3 points of noise: 12 points of margin
+    assert not near_chance([], 10, noise=0.0)
+
+
+def test_the_confirmation_protocol_and_its_checks():
+    base = Protocol()
+    p = ConfirmSettings(epoch_factor=2).protocol(base, 1)
+    assert p.train.epochs == 2 * base.train.epochs and p.train.seed != base.train.seed
+    assert p.subset == base.subset and p.val_size == base.val_size
+    with pytest.raises(MbnasError, match="--confirm-seeds: 1 is not allowed"):
+        ConfirmSettings(seeds=1)
+    with pytest.raises(MbnasError, match="--confirm-top"):
+        ConfirmSettings(top=-1)
