@@ -30,7 +30,7 @@ from mbnas.outcome import Exhausted, Status
 from mbnas.search.settings import OBJECTIVES, SAMPLERS
 from mbnas.search.space import SearchSpace
 
-SEARCH, REFERENCES = "search", "references"
+SEARCH, REFERENCES, CONFIRMATION = "search", "references", "confirmation"
 CONSTRAINT = "macs_over_budget"
 # Asks answered in a row from earlier trials before the space counts as exhausted.
 MAX_REPEATS = 20
@@ -49,12 +49,15 @@ class Candidate:
     macs: int
     params: int
     role: str  # "search", "seed: mobilenet_v2 x0.75", "rerun of #7", "reference"
-    name: str = ""  # references: the seed's name
+    name: str = ""  # references: the seed's name; confirmations: the entry and seed
+    protocol: dict | None = None  # a protocol of its own (confirmations), else the run's
 
     @property
     def key(self) -> str:
         """A file-name-safe id: ``trial-7`` or ``reference-mobilenet_v2``."""
-        return f"reference-{self.name}" if self.number < 0 else f"trial-{self.number}"
+        if self.number >= 0:
+            return f"trial-{self.number}"
+        return f"{'confirm' if self.role == 'confirmation' else 'reference'}-{self.name}"
 
 
 def _sampler(name: str, seed: int | None, objective: str) -> optuna.samplers.BaseSampler:
@@ -93,6 +96,8 @@ class RunStudy:
             self.study.sampler = _sampler(sampler, seed + asked, objective)
         self.references = optuna.create_study(study_name=REFERENCES, storage=storage,
                                               load_if_exists=True, direction="maximize")
+        self.confirmation = optuna.create_study(study_name=CONFIRMATION, storage=storage,
+                                                load_if_exists=True, direction="maximize")
         self._live: dict[int, optuna.Trial] = {}
 
     # --- pricing ----------------------------------------------------------------
@@ -374,3 +379,47 @@ def _row(t: optuna.trial.FrozenTrial, *, number, name: str) -> dict:
             "epochs": a.get("epochs", 0), "seconds": round(float(a.get("seconds", 0.0)), 2),
             "train_seconds": round(float(a.get("train_seconds", 0.0)), 2),
             "error": a.get("error", ""), "checkpoint": a.get("checkpoint", "")}
+
+
+class Confirmations:
+    """The confirmation's trainings (an entry at a seed each), recorded in the run's
+    ``confirmation`` study: a resumed run trains only those not recorded yet."""
+
+    def __init__(self, run: RunStudy, todo: list[tuple[str, int, Arch, dict]]) -> None:
+        self.run = run
+        done = self.results(run, complete_only=False)
+        self.todo = [Candidate(-(i + 1), arch, count(arch).macs, count(arch).params,
+                               "confirmation", f"{key}-seed{seed_index}", protocol)
+                     for i, (key, seed_index, arch, protocol) in enumerate(
+                         t for t in todo if (t[0], t[1]) not in done)]
+        self.by_number = {c.number: c for c in self.todo}
+
+    def __len__(self) -> int:
+        return len(self.todo)
+
+    def ask(self) -> Candidate:
+        return self.todo.pop(0)
+
+    def report(self, number: int, val_acc: float, epoch: int) -> None:
+        pass
+
+    def tell(self, number: int, *, status: str, val_acc: float = 0.0, epochs: int = 0,
+             seconds: float = 0.0, error: str = "", train_seconds: float = 0.0,
+             **_) -> None:
+        c = self.by_number[number]
+        key, _, seed_index = c.name.rpartition("-seed")
+        ok = status == Status.COMPLETE
+        attrs = {"entry": key, "seed_index": int(seed_index), "arch": encode(c.arch),
+                 "status": str(status), "val_acc": val_acc, "epochs": epochs,
+                 "seconds": seconds, "train_seconds": train_seconds, "error": error}
+        self.run.confirmation.add_trial(optuna.trial.create_trial(
+            state=TrialState.COMPLETE if ok else TrialState.FAIL,
+            value=val_acc if ok else None, user_attrs=attrs))
+
+    @staticmethod
+    def results(run: RunStudy, *, complete_only: bool = True) -> dict:
+        """``{(entry key, seed index): val_acc}`` of the recorded trainings (failed ones
+        too unless ``complete_only``: a failure is not retried by a resume)."""
+        return {(t.user_attrs["entry"], t.user_attrs["seed_index"]): t.value
+                for t in run.confirmation.get_trials(deepcopy=False)
+                if t.state == TrialState.COMPLETE or not complete_only}

@@ -154,7 +154,7 @@ class StudySearcher(Searcher):
             return Searcher.FINISHED
         self.issued += 1
         config = {"number": candidate.number, "arch": _encode(candidate.arch),
-                  "macs": candidate.macs, "protocol": self.protocol,
+                  "macs": candidate.macs, "protocol": candidate.protocol or self.protocol,
                   "fault": self.faults.get(self.issued, ""),
                   "weights_path": str(self.weights_dir / f"{candidate.key}.pt")
                   if self.weights_dir else ""}
