@@ -196,7 +196,7 @@ def run_search(settings: SearchSettings, *, log=print) -> SearchOutcome:
 def _run_phases(settings: SearchSettings, study, run_dir: Path, log) -> None:
     from mbnas import tune as mtune
 
-    mtune.start_ray(settings.address)
+    mtune.start_ray(settings.address, log=log)
     resources = mtune.cluster_resources()
     gpus = settings.gpus_per_trial
     if gpus is None:

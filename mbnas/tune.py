@@ -10,6 +10,7 @@ from the study rather than from Tune's experiment state).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
@@ -246,20 +247,61 @@ def _duration(seconds: float) -> str:
 # --- running -----------------------------------------------------------------------
 
 
-def start_ray(address: str | None, *, log_dir: Path | None = None) -> None:
-    """Join ``address`` (``auto``, ``host:port``, ``ray://host:port``) or start Ray here."""
+LOOPBACK = "127.0.0.1"
+
+
+def start_ray(address: str | None, *, log: Callable[[str], None] = lambda message: None) -> None:
+    """Join ``address`` (``auto``, ``host:port``, ``ray://host:port``) or start Ray here,
+    every port of it on loopback."""
     if ray.is_initialized():
         return
     kwargs = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR",
               "configure_logging": True}
     try:
         if address:
+            log(f"joining the Ray cluster at {address}: every machine that reaches its ports "
+                "can run code on it, so keep it on a trusted network")
             ray.init(address=address, **kwargs)
         else:
-            ray.init(object_store_memory=256 * 1024**2, **kwargs)
+            with _single_machine():
+                ray.init(_node_ip_address=LOOPBACK, object_store_memory=256 * 1024**2,
+                         **kwargs)
     except (ConnectionError, RuntimeError, ValueError) as err:
         where = f"the Ray cluster at {address!r}" if address else "a local Ray"
         raise MbnasError(f"cannot start {where}: {str(err).splitlines()[0]}") from None
+    if not address:
+        node_ip = ray.util.get_node_ip_address()
+        if node_ip != LOOPBACK:  # a Ray whose rules changed: refuse rather than expose it
+            ray.shutdown()
+            raise MbnasError(f"the local Ray registered at {node_ip}, not {LOOPBACK}; "
+                             "mbnas keeps a local search on loopback (see README, Parallelism)")
+        log(f"local Ray started; its ports listen on {LOOPBACK} only")
+
+
+@contextlib.contextmanager
+def _single_machine():
+    """Ray's single-machine mode while a local Ray starts.
+
+    On Linux, Ray swaps a node address of 127.0.0.1 for the host's outward address, and
+    its servers (GCS, raylet, object manager, workers, the driver) then listen on every
+    interface, open to anyone on the network (CVE-2023-48022, issue 12).  In the mode Ray
+    uses on macOS and Windows (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``) the node stays at
+    127.0.0.1 and every server binds there.  The setting is read at import, so this
+    process's copy is set too; the processes Ray starts inherit the environment.
+    """
+    from ray._private import ray_constants
+
+    name = ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR
+    saved_env, saved = os.environ.get(name), ray_constants.ENABLE_RAY_CLUSTER
+    os.environ[name], ray_constants.ENABLE_RAY_CLUSTER = "0", False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = saved
+        if saved_env is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = saved_env
 
 
 def cluster_resources() -> dict:
