@@ -328,7 +328,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
         concurrency=args.concurrency, cpus_per_trial=args.cpus_per_trial,
         gpus_per_trial=args.gpus_per_trial, address=args.address,
         early_stopping=not args.no_early_stopping, runs_dir=Path(args.runs_dir),
-        faults=args.inject_faults or {}, references=args.references)
+        faults=args.inject_faults or {}, references=args.references,
+        keep_weights=args.keep_weights)
 
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
@@ -408,9 +409,13 @@ def _trial_export(args: argparse.Namespace):
                   "target_macs": row["macs"]}
     default_out = Path(args.source) / "export" / f"trial-{label}"
     weights = Path(row["checkpoint"]) if row["checkpoint"] else None
-    if args.target or weights is None or not weights.exists():
-        provenance["weights"] = ("target spec, freshly initialised" if args.target else
-                                 "no checkpoint was kept: freshly initialised")
+    if not args.target and (weights is None or not weights.exists()):
+        why = (row.get("weights") if row.get("weights", "kept") != "kept"
+               else f"{weights} is missing" if weights else "none were saved")
+        raise MbnasError(f"trial {label} of {str(args.source)!r} has no trained weights: "
+                         f"{why}; add --target to export its spec with fresh weights")
+    if args.target:
+        provenance["weights"] = "target spec, freshly initialised"
         from mbnas.seeds import with_overrides
 
         return (with_overrides(target, resolution=args.resolution,
@@ -473,7 +478,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", help="a subset, e.g. mobilenet_v2@1,mobilenet_v1@0.5")
     p.set_defaults(func=_cmd_baseline)
 
-    from mbnas.search import OBJECTIVES, SAMPLERS, SearchSettings
+    from mbnas.search import KEEP_WEIGHTS, OBJECTIVES, SAMPLERS, SearchSettings
     from mbnas.seeds import SEEDS
 
     p = sub.add_parser("search", help="search the space for the best network within a budget",
@@ -508,6 +513,10 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--references", type=_references, default=SEEDS,
                    help="canonical networks trained beside the search as references "
                         "(default mobilenet_v1,mobilenet_v2; 'none' for none)")
+    p.add_argument("--keep-weights", default=KEEP_WEIGHTS, metavar="POLICY",
+                   help="which finished trials keep their trained weights: all, none, or "
+                        f"best:K, the K most accurate plus seeds and references (default "
+                        f"{KEEP_WEIGHTS})")
     p.add_argument("--inject-faults", type=_faults, help=argparse.SUPPRESS)
     add_protocol_arguments(p)
     p.set_defaults(func=_cmd_search)

@@ -31,6 +31,7 @@ from mbnas.spec import Arch
 
 SEARCH, REFERENCES = "search", "references"
 CONSTRAINT = "macs_over_budget"
+WEIGHTS_DROPPED = "weights_dropped"  # search study attr: {trial key: why not kept}
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -185,9 +186,17 @@ class RunStudy:
         if trial is not None and self.objective == "accuracy":
             trial.report(val_acc, epoch)
 
+    def running(self, number: int, *, attempts: list[dict]) -> None:
+        """Where a running trial runs: one ``{node, pid, from_epoch}`` per worker it ran
+        on (more than one: Ray retried it after losing a worker or a node)."""
+        trial = self._live.get(number)
+        if trial is not None:
+            trial.set_user_attr("attempts", attempts)
+
     def tell(self, number: int, *, status: str, val_acc: float = 0.0, epochs: int = 0,
              seconds: float = 0.0, error: str = "", checkpoint: str = "",
-             train_seconds: float = 0.0, node: str = "") -> None:
+             train_seconds: float = 0.0, node: str = "",
+             attempts: list[dict] | None = None) -> None:
         """Record a finished trial: ``status`` is complete, stopped, diverged or failed.
         ``seconds`` is the trial's wall time seen by the driver, ``train_seconds`` the
         part spent in training and validation epochs."""
@@ -196,6 +205,8 @@ class RunStudy:
         attrs = {"status": status, "val_acc": val_acc, "epochs": epochs, "seconds": seconds,
                  "train_seconds": train_seconds, "error": error, "checkpoint": checkpoint,
                  "node": node}
+        if attempts:
+            attrs["attempts"] = attempts
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
         if status == "complete":
@@ -206,6 +217,15 @@ class RunStudy:
             self.study.tell(trial, state=TrialState.PRUNED)
         else:
             self.study.tell(trial, state=TrialState.FAIL)
+
+    # --- weights kept -------------------------------------------------------------
+
+    def drop_weights(self, keys: list[str], reason: str) -> None:
+        """Record that the weights of trials ``keys`` (``trial-7``, ``reference-NAME``)
+        are no longer kept, and why; the caller deletes the files afterwards."""
+        dropped = dict(self.study.user_attrs.get(WEIGHTS_DROPPED, {}))
+        dropped.update(dict.fromkeys(keys, reason))
+        self.study.set_user_attr(WEIGHTS_DROPPED, dropped)
 
     # --- references ---------------------------------------------------------------
 
@@ -235,11 +255,14 @@ class RunStudy:
 
     def rows(self) -> list[dict]:
         """One row per trial, references first: what ``trials.csv`` holds."""
+        dropped = self.study.user_attrs.get(WEIGHTS_DROPPED, {})
         rows = []
         for t in self.references.get_trials(deepcopy=False):
-            rows.append(_row(t, number="", name=t.user_attrs.get("name", "")))
+            name = t.user_attrs.get("name", "")
+            rows.append(_row(t, number="", name=name, dropped=dropped.get(f"reference-{name}")))
         for t in self.study.get_trials(deepcopy=False):
-            rows.append(_row(t, number=t.number, name=""))
+            rows.append(_row(t, number=t.number, name="",
+                             dropped=dropped.get(f"trial-{t.number}")))
         return rows
 
     def winner(self) -> dict | None:
@@ -282,9 +305,13 @@ class References:
     def report(self, number: int, val_acc: float, epoch: int) -> None:
         pass
 
+    def running(self, number: int, *, attempts: list[dict]) -> None:
+        pass
+
     def tell(self, number: int, *, status: str, val_acc: float = 0.0, epochs: int = 0,
              seconds: float = 0.0, error: str = "", checkpoint: str = "",
-             train_seconds: float = 0.0, node: str = "") -> None:
+             train_seconds: float = 0.0, node: str = "",
+             attempts: list[dict] | None = None) -> None:
         c = self.by_number[number]
         self.run.add_reference(c.name, c.arch, status=status, val_acc=val_acc, epochs=epochs,
                                seconds=seconds, error=error, checkpoint=checkpoint,
@@ -302,7 +329,8 @@ _STATES = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "stopped",
            TrialState.WAITING: "queued"}
 
 
-def _row(t: optuna.trial.FrozenTrial, *, number, name: str) -> dict:
+def _row(t: optuna.trial.FrozenTrial, *, number, name: str, dropped: str | None) -> dict:
+    """``dropped``: why the trial's weights are no longer kept (None: not dropped)."""
     a = t.user_attrs
     state = a.get("status") or _STATES[t.state]
     if a.get("over_budget"):
@@ -317,4 +345,6 @@ def _row(t: optuna.trial.FrozenTrial, *, number, name: str) -> dict:
             "val_acc": float(val_acc) if val_acc is not None else math.nan,
             "epochs": a.get("epochs", 0), "seconds": round(float(a.get("seconds", 0.0)), 2),
             "train_seconds": round(float(a.get("train_seconds", 0.0)), 2),
-            "error": a.get("error", ""), "checkpoint": a.get("checkpoint", "")}
+            "error": a.get("error", ""),
+            "checkpoint": "" if dropped else a.get("checkpoint", ""),
+            "weights": dropped or ("kept" if a.get("checkpoint") else "")}

@@ -49,7 +49,7 @@ def _inject_fault(fault: str, epoch: int) -> None:
         # Once: the marker lets Ray's retry of this trial run through.
         marker = Path(tune.get_context().get_trial_dir()) / "killed-once"
         if not marker.exists():
-            marker.touch()
+            marker.write_text(f"{os.getpid()}\n")  # which worker died, for the tests
             os._exit(137)
     if fault == "slow":
         time.sleep(3)
@@ -66,7 +66,7 @@ def proxy_trial(config: dict) -> None:
     protocol = Protocol.from_dict(config["protocol"])
     fault = config.get("fault", "")
     base = {"number": config["number"], "macs": config["macs"],
-            "node": ray.get_runtime_context().get_node_id()}
+            "node": ray.get_runtime_context().get_node_id(), "pid": os.getpid()}
     try:
         target = decode(config["arch"])
         trainer = proxy_trainer(target, protocol)
@@ -78,6 +78,7 @@ def proxy_trial(config: dict) -> None:
             with checkpoint.as_directory() as folder:
                 trainer.load_state_dict(torch.load(Path(folder) / STATE_FILE,
                                                    weights_only=False))
+        base["from_epoch"] = trainer.epoch  # > 0: Ray retried the trial from a checkpoint
         epochs = protocol.train.epochs
         train_seconds = 0.0
         while trainer.epoch < epochs:
@@ -89,11 +90,14 @@ def proxy_trial(config: dict) -> None:
                        "epoch": result.epoch, "images_per_s": result.images_per_s,
                        "train_seconds": train_seconds,
                        "status": "complete" if done else "running", "error": ""}
-            with tempfile.TemporaryDirectory() as folder:
-                torch.save(trainer.state_dict(), Path(folder) / STATE_FILE)
-                if done and config.get("weights_path"):
+            if done:  # the trial ends here: its weights are what is kept, not a checkpoint
+                if config.get("weights_path"):
                     _save_weights(weights_file(trainer, target), Path(config["weights_path"]))
-                tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+                tune.report(metrics)
+            else:
+                with tempfile.TemporaryDirectory() as folder:
+                    torch.save(trainer.state_dict(), Path(folder) / STATE_FILE)
+                    tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
     except Diverged as err:
         tune.report({**base, "val_acc": 0.0, "status": "diverged", "error": str(err)})
     except Exception as err:  # a trial's own failure is recorded, not retried
@@ -159,7 +163,10 @@ class StudySearcher(Searcher):
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         info = self.trials.get(trial_id)
         if info and "epoch" in result:
-            self.study.report(info["config"]["number"], result["val_acc"], result["epoch"])
+            number = info["config"]["number"]
+            if _note_attempt(info, result):
+                self.study.running(number, attempts=info["attempts"])
+            self.study.report(number, result["val_acc"], result["epoch"])
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None,
                           error: bool = False) -> None:
@@ -169,6 +176,8 @@ class StudySearcher(Searcher):
         config = info["config"]
         seconds = time.perf_counter() - info["start"]
         result = result or {}
+        if "pid" in result:
+            _note_attempt(info, result)
         epochs = int(result.get("epoch", 0) or 0)
         if error:
             status, message = "failed", ("the trial's worker died and retries ran out "
@@ -181,7 +190,7 @@ class StudySearcher(Searcher):
                         val_acc=float(result.get("val_acc", 0.0) or 0.0), epochs=epochs,
                         seconds=seconds, error=message,
                         train_seconds=float(result.get("train_seconds", 0.0) or 0.0),
-                        node=str(result.get("node", "")),
+                        node=str(result.get("node", "")), attempts=info.get("attempts"),
                         checkpoint=config["weights_path"] if status == "complete" else "")
         if self.after_tell:
             self.after_tell()
@@ -197,6 +206,19 @@ class StudySearcher(Searcher):
             t.stopped += 1
         else:
             t.failed += 1
+
+
+def _note_attempt(info: dict, result: dict) -> bool:
+    """Add the worker that sent ``result`` to the trial's attempts if it is a new one
+    (Ray retried the trial on another worker); True if it was."""
+    attempt = {"node": str(result.get("node", "")), "pid": int(result.get("pid", 0) or 0),
+               "from_epoch": int(result.get("from_epoch", 0) or 0)}
+    attempts = info.setdefault("attempts", [])
+    if attempts and (attempts[-1]["node"], attempts[-1]["pid"]) == (attempt["node"],
+                                                                   attempt["pid"]):
+        return False
+    attempts.append(attempt)
+    return True
 
 
 def _encode(arch) -> str:
@@ -237,6 +259,25 @@ class Progress(tune.Callback):
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         print(("\r" if self.live else "") + self.line() + ("\033[K" if self.live else ""),
               file=sys.stderr, flush=True)
+
+
+class DropCheckpoints(tune.Callback):
+    """A trial's Tune checkpoints exist to resume it if its worker dies; once the trial
+    is over (its outcome told to the study, its weights saved) they go."""
+
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        drop_checkpoints(Path(trial.path))
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        drop_checkpoints(Path(trial.path))
+
+
+def drop_checkpoints(folder: Path, pattern: str = "checkpoint_*") -> None:
+    """Remove Tune's checkpoint folders matching ``pattern`` under ``folder``."""
+    import shutil
+
+    for path in folder.glob(pattern):
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _duration(seconds: float) -> str:
@@ -330,7 +371,8 @@ def run_trials(searcher: StudySearcher, *, name: str,
             name=name, storage_path=str(storage.resolve()), verbose=0,
             failure_config=tune.FailureConfig(max_failures=2),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-            callbacks=[Progress(lambda: searcher.tally, label, concurrency)],
+            callbacks=[Progress(lambda: searcher.tally, label, concurrency),
+                       DropCheckpoints()],
         ),
     )
     tuner.fit()
