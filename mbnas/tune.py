@@ -44,10 +44,13 @@ def _inject_fault(fault: str, epoch: int) -> None:
         raise RuntimeError("injected fault: the trial raised")
     if fault == "oom" and epoch == 1:
         raise MemoryError("injected fault: out of memory")
-    if fault == "kill" and epoch == 1:
-        # The worker dies as under the kernel's OOM killer or a lost node: no exception.
-        # Once: the marker lets Ray's retry of this trial run through.
-        marker = Path(tune.get_context().get_trial_dir()) / "killed-once"
+    if fault == "kill" and epoch == 2:
+        # The worker dies as under the kernel's OOM killer or a lost node: no exception,
+        # after one epoch's checkpoint, which Ray's retry resumes from.  Once: the marker
+        # lets the retry run through.
+        # In the trial's folder in the run (get_trial_dir() is a per-worker scratch
+        # folder, which a retry on a new worker does not see).
+        marker = Path(tune.get_context().get_storage().trial_fs_path) / "killed-once"
         if not marker.exists():
             marker.write_text(f"{os.getpid()}\n")  # which worker died, for the tests
             os._exit(137)

@@ -38,3 +38,13 @@ def assert_usage_error(result: subprocess.CompletedProcess, *needles: str) -> No
     assert "Traceback" not in result.stderr
     for needle in needles:
         assert needle in lines[0], lines[0]
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Every file and folder under ``folder``: relative path -> sha256 of its bytes
+    (``"folder"`` for a folder), to show that a command changed nothing there."""
+    import hashlib
+
+    return {str(p.relative_to(folder)): "folder" if p.is_dir()
+            else hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(Path(folder).rglob("*"))}
