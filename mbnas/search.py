@@ -30,7 +30,7 @@ from mbnas.errors import MbnasError
 from mbnas.protocol import Protocol
 from mbnas.seeds import SEEDS, seed, with_overrides
 from mbnas.space import SearchSpace, resolve_space
-from mbnas.units import format_count
+from mbnas.units import format_count, parse_count
 
 OBJECTIVES = ("accuracy", "pareto")
 SAMPLERS = ("tpe", "random", "nsga2")
@@ -65,7 +65,12 @@ class SearchSettings:
     def run_name(self) -> str:
         if self.name:
             return self.name
-        return f"search-{format_count(self.budget, 0) if self.budget % 10**6 == 0 else self.budget}"
+        if self.budget % 10**6:
+            return f"search-{self.budget}"
+        short = format_count(self.budget, 0)
+        if parse_count(short) != self.budget:  # 1.5G must not be named (and resumed) as 2G
+            short = f"{self.budget // 10**6}M"
+        return f"search-{short}"
 
     @property
     def run_dir(self) -> Path:
