@@ -126,8 +126,10 @@ def test_search_across_two_nodes_and_survive_losing_one(cluster, tmp_path):
         # Both nodes have finished a trial, and the second is training another right now.
         _wait_for(lambda: len(_nodes_used(run_dir)) == 2 if (run_dir / "trials.csv").exists()
                   else False, 300, proc)
-        _wait_for(lambda: on_second_node(study_trials(run_dir)), 120, proc)
-        before = study_trials(run_dir)
+        seen: list[list] = []
+        _wait_for(lambda: on_second_node(seen.append(study_trials(run_dir)) or seen[-1]), 120,
+                  proc)
+        before = seen[-1]
         os.kill(raylet, signal.SIGKILL)  # the second node goes, its workers with it
         out, err = proc.communicate(timeout=600)
     finally:

@@ -182,6 +182,22 @@ def test_search_runs_resumes_and_shows(tmp_path):
     assert (run_dir / "accuracy_vs_macs.png").stat().st_size > 10_000
 
 
+def test_the_same_command_gives_the_same_trials(finished_run, tmp_path):
+    """README: run one trial at a time, the same command gives the same trials.  The
+    finished run's command, in a fresh folder with one trial more, repeats its trials to
+    the last digit (sampler, repairs, training, early stopping, faults) and adds one."""
+    result = run(*search_args(tmp_path, "again", 4, "--references", "none",
+                              "--inject-faults", "1:raise"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    same = ("number", "role", "state", "arch", "macs", "params", "val_acc", "epochs", "error")
+    first = read_csv(finished_run / "trials.csv")
+    again = read_csv(tmp_path / "again" / "trials.csv")
+    assert [{k: r[k] for k in same} for r in again[:len(first)]] == \
+        [{k: r[k] for k in same} for r in first]
+    assert len(counted(first)) == 3 and len(counted(again)) == 4
+    assert any(r["state"] == "complete" for r in first)
+
+
 def _wait_for(predicate, timeout: float, proc: subprocess.Popen) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -229,7 +245,7 @@ def same_trial(before: optuna.trial.FrozenTrial, after: optuna.trial.FrozenTrial
 
 def test_killed_search_resumes_without_losing_or_repeating_trials(tmp_path):
     args = search_args(tmp_path, "killed", 5, "--references", "mobilenet_v1,mobilenet_v2",
-                       "--inject-faults", "3:slow,4:slow", "--no-early-stopping",
+                       "--inject-faults", "3:slow,4:slow,5:slow", "--no-early-stopping",
                        "--keep-weights", "all")
     proc = subprocess.Popen(command(*args), env=env(), start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -241,8 +257,10 @@ def test_killed_search_resumes_without_losing_or_repeating_trials(tmp_path):
         assert_usage_error(second, "in use by another mbnas search")
         # Kill while a (slow) trial is mid-training: it has reported its first epoch and
         # sleeps 3 s before its second.
-        _wait_for(lambda: mid_training(study_trials(run_dir)), 120, proc)
-        before = study_trials(run_dir)
+        seen: list[list] = []
+        _wait_for(lambda: mid_training(seen.append(study_trials(run_dir)) or seen[-1]), 120,
+                  proc)
+        before = seen[-1]
         rows_before = read_csv(run_dir / "trials.csv")
         os.killpg(proc.pid, signal.SIGKILL)  # kill -9 of the driver and its local Ray
         proc.wait(timeout=30)
