@@ -355,7 +355,7 @@ def test_trial_faults_are_recorded_and_the_search_goes_on(tmp_path):
     assert retried[0].state == optuna.trial.TrialState.COMPLETE
     assert retried[0].user_attrs["epochs"] == 2
     assert not [t.number for t in trials for a in t.user_attrs.get("attempts", [])
-                if a["pid"] == killed and t.number != retried[0].number]  # it stayed dead
+                if a["pid"] == killed and t.number > retried[0].number]  # it stayed dead
     assert not list((tmp_path / "faults" / "ray").glob("*/*/checkpoint_*"))
 
 
