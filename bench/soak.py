@@ -51,9 +51,9 @@ def sample_driver(pid: int) -> tuple[int, int] | None:
         files = len(os.listdir(f"/proc/{pid}/fd"))
     except OSError:  # it has just exited
         return None
-    rss = next(int(line.split()[1]) * 1024 for line in status.splitlines()
-               if line.startswith("VmRSS:"))
-    return rss, files
+    rss = [int(line.split()[1]) * 1024 for line in status.splitlines()
+           if line.startswith("VmRSS:")]
+    return (rss[0], files) if rss else None  # none: a zombie
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -166,7 +166,8 @@ def main() -> int:
         samples, wall = run_search(runs, args.trials, args.concurrency,
                                    f"best:{args.keep_best}")
         run_dir = runs / "soak"
-        first, fifty, end = samples[0], at(samples, 50), samples[-1]
+        # The end: when the last trial is counted, before the driver shuts Ray down.
+        first, fifty, end = samples[0], at(samples, 50), at(samples, args.trials)
         rows = read_rows(run_dir / "trials.csv")
         finished = counted(rows)
         total, weights = folder_bytes(run_dir), folder_bytes(run_dir / "weights")
@@ -174,7 +175,7 @@ def main() -> int:
               f"{args.concurrency}) in {wall:.0f}s")
         for label, s in (("after the first trial", first), ("after 50 trials", fifty),
                          ("at the end", end)):
-            print(f"  driver {label:<22} ({s.trials:>4} done, {s.seconds:6.0f}s): "
+            print(f"  driver {label:<22} ({s.trials:>4} counted, {s.seconds:4.0f}s): "
                   f"{s.rss / 2**20:7.1f} MiB resident, {s.files:4d} open files")
         rate = 60 * finished / wall
         later = (end.trials - fifty.trials) / max(end.seconds - fifty.seconds, 1e-9) * 60

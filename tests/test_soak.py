@@ -1,4 +1,4 @@
-"""The short version of the soak (``bench/soak.py``): a search of 40 trials, two at a
+"""The short version of the soak (``bench/soak.py``): a search of 20 trials, two at a
 time, keeps its records consistent, loses no trial and stays within its disk bound."""
 
 import subprocess
@@ -11,7 +11,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_a_short_soak(tmp_path):
-    out = subprocess.run([sys.executable, str(ROOT / "bench" / "soak.py"), "--trials", "40",
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "soak.py"), "--trials", "20",
                           "--keep-best", "3", "--out", str(tmp_path)], env=env(),
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout + out.stderr[-3000:]
