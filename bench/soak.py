@@ -68,13 +68,16 @@ def counted(rows: list[dict]) -> int:
     return sum(r["state"] in COUNTED and r["role"] != "reference" for r in rows)
 
 
-def run_search(runs: Path, trials: int, concurrency: int, keep: str) -> tuple[list[Sample], float]:
+def run_search(runs: Path, trials: int, concurrency: int, keep: str,
+               per_tune_run: int | None) -> tuple[list[Sample], float]:
     args = ["search", "--budget", "6M", "--space", str(TINY), "--dataset", "synthetic",
             "--epochs", "2", "--trials", str(trials), "--concurrency", str(concurrency),
             "--cpus-per-trial", "1", "--threads", "1", "--references", "none",
             "--keep-weights", keep, "--runs-dir", str(runs), "--name", "soak"]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         filter(None, [str(ROOT), os.environ.get("PYTHONPATH", "")]))}
+    if per_tune_run:
+        env["MBNAS_TRIALS_PER_TUNE_RUN"] = str(per_tune_run)
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "mbnas", *args], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -158,13 +161,15 @@ def main() -> int:
     parser.add_argument("--trials", type=int, default=400)
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--keep-best", type=int, default=5)
+    parser.add_argument("--trials-per-tune-run", type=int,
+                        help="override mbnas.tune.TRIALS_PER_TUNE_RUN (100)")
     parser.add_argument("--out", type=Path, help="keep the run folder here (default: a temp "
                                                  "folder, removed)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as temp:
         runs = args.out or Path(temp)
         samples, wall = run_search(runs, args.trials, args.concurrency,
-                                   f"best:{args.keep_best}")
+                                   f"best:{args.keep_best}", args.trials_per_tune_run)
         run_dir = runs / "soak"
         # The end: when the last trial is counted, before the driver shuts Ray down.
         first, fifty, end = samples[0], at(samples, 50), at(samples, args.trials)

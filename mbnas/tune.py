@@ -145,12 +145,13 @@ class StudySearcher(Searcher):
         self.study, self.count, self.protocol = source, count, protocol
         self.weights_dir, self.faults = weights_dir, faults or {}
         self.issued = 0
+        self.limit = count  # the end of the current Tune run (see run_trials)
         self.trials: dict[str, dict] = {}
         self.tally = Tally(total=count)
         self.after_tell: Callable[[], None] | None = None
 
     def suggest(self, trial_id: str):
-        if self.issued >= self.count:
+        if self.issued >= min(self.count, self.limit):
             return Searcher.FINISHED
         candidate = self.study.ask()
         self.issued += 1
@@ -352,32 +353,48 @@ def cluster_resources() -> dict:
     return ray.cluster_resources()
 
 
+# Tune keeps every trial of a run in the driver's memory and in the experiment state it
+# rewrites as it goes: a long search runs as consecutive Tune runs of at most this many
+# trials, so that both stay bounded (issue 12, bench/soak.py).  Each starts its workers
+# and ASHA's rungs afresh, as a resumed search does.  (The variable is for tests.)
+TRIALS_PER_TUNE_RUN = int(os.environ.get("MBNAS_TRIALS_PER_TUNE_RUN", "100"))
+
+
 def run_trials(searcher: StudySearcher, *, name: str,
                storage: Path, concurrency: int, cpus: float, gpus: float,
                early_stopping: bool, epochs: int, label: str) -> None:
     """Run ``searcher.count`` trials of :func:`proxy_trial` under Tune."""
-    if searcher.count <= 0:
-        return
-    scheduler = (ASHAScheduler(time_attr="training_iteration", max_t=epochs, grace_period=1,
-                               reduction_factor=2) if early_stopping and epochs > 1 else None)
     trainable = tune.with_resources(proxy_trial, {"cpu": cpus, "gpu": gpus})
-    tuner = tune.Tuner(
-        trainable,
-        tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler,
-                                    num_samples=searcher.count,
-                                    max_concurrent_trials=concurrency,
-                                    metric="val_acc", mode="max",
-                                    # A worker keeps its imports, data set and warmed-up
-                                    # kernels from one trial to the next: seconds per trial.
-                                    reuse_actors=True),
-        run_config=tune.RunConfig(
-            name=name, storage_path=str(storage.resolve()), verbose=0,
-            failure_config=tune.FailureConfig(max_failures=2),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-            callbacks=[Progress(lambda: searcher.tally, label, concurrency),
-                       DropCheckpoints()],
-        ),
-    )
-    tuner.fit()
-    if searcher.trials:  # Tune returned with trials unfinished: it was interrupted
-        raise KeyboardInterrupt
+    progress = Progress(lambda: searcher.tally, label, concurrency)
+    part = 0
+    while searcher.issued < searcher.count:
+        issued = searcher.issued
+        size = min(TRIALS_PER_TUNE_RUN, searcher.count - issued)
+        searcher.limit = issued + size
+        part += 1
+        scheduler = (ASHAScheduler(time_attr="training_iteration", max_t=epochs,
+                                   grace_period=1, reduction_factor=2)
+                     if early_stopping and epochs > 1 else None)
+        tuner = tune.Tuner(
+            trainable,
+            tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler,
+                                        num_samples=size,
+                                        max_concurrent_trials=concurrency,
+                                        metric="val_acc", mode="max",
+                                        # A worker keeps its imports, data set and warmed-up
+                                        # kernels from one trial to the next: seconds per
+                                        # trial.
+                                        reuse_actors=True),
+            run_config=tune.RunConfig(
+                name=name if part == 1 else f"{name}-{part}",
+                storage_path=str(storage.resolve()), verbose=0,
+                failure_config=tune.FailureConfig(max_failures=2),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+                callbacks=[progress, DropCheckpoints()],
+            ),
+        )
+        tuner.fit()
+        if searcher.trials:  # Tune returned with trials unfinished: it was interrupted
+            raise KeyboardInterrupt
+        if searcher.issued == issued:  # Tune asked for nothing: do not loop
+            break
