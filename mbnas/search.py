@@ -133,8 +133,10 @@ def drop_weights(study, policy: str) -> list[dict]:
     if not drop:
         return rows
     study.drop_weights([_key(r) for r in drop], f"not kept (--keep-weights {policy})")
+    shared = {r["checkpoint"] for r in rows if _key(r) in keep}  # rows may share a file
     for r in drop:
-        Path(r["checkpoint"]).unlink(missing_ok=True)
+        if r["checkpoint"] not in shared:
+            Path(r["checkpoint"]).unlink(missing_ok=True)
     return study.rows()
 
 
