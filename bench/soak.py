@@ -182,6 +182,10 @@ def main() -> int:
                          ("at the end", end)):
             print(f"  driver {label:<22} ({s.trials:>4} counted, {s.seconds:4.0f}s): "
                   f"{s.rss / 2**20:7.1f} MiB resident, {s.files:4d} open files")
+        marks = range(100, args.trials, 100)
+        if marks:
+            print("  driver memory on the way: " + ", ".join(
+                f"{at(samples, n).rss / 2**20:.1f} MiB at {n}" for n in marks))
         rate = 60 * finished / wall
         later = (end.trials - fifty.trials) / max(end.seconds - fifty.seconds, 1e-9) * 60
         print(f"  {rate:.1f} trials/min overall; {60 * fifty.trials / fifty.seconds:.1f} in "
