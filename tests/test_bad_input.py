@@ -1,34 +1,19 @@
-"""Bad input to every command: one line on stderr, exit 2, nothing saved is touched."""
+"""Bad input to every command: one line on stderr, exit 2, nothing saved is touched.
+
+Each command runs beside a real finished run folder (study, weights, Tune folder; see
+the ``finished_run`` fixture) and must leave it, and the folder around it, as it was."""
 
 from __future__ import annotations
 
-import hashlib
-import json
-from pathlib import Path
+import csv
 
 import pytest
-from cli import assert_usage_error, run
+from cli import assert_usage_error, run, snapshot
 
 
-@pytest.fixture
-def run_dir(tmp_path) -> Path:
-    """A small finished run folder, as a search leaves it."""
-    folder = tmp_path / "runs" / "done"
-    folder.mkdir(parents=True)
-    (folder / "run.json").write_text(json.dumps({"name": "done"}))
-    (folder / "trials.csv").write_text(
-        "number,name,role,state,arch,macs,params,val_acc,epochs,seconds,train_seconds,"
-        "error,checkpoint\n"
-        "0,,search,failed,ir_r1_k3_s1_c16,1000,10,nan,0,1.0,0.0,RuntimeError: boom,\n"
-        "1,,search,complete,ir_r1_k3_s1_c16,1000,10,0.5,2,1.0,0.9,,\n")
-    (folder / "best.json").write_text(json.dumps({"budget": 2000, "winner": None,
-                                                  "references": [], "pareto_front": []}))
-    return folder
-
-
-def _digest(folder: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.iterdir()) if p.is_file()}
+def _rows(run_dir) -> list[dict]:
+    with (run_dir / "trials.csv").open(newline="") as f:
+        return list(csv.DictReader(f))
 
 
 CASES = [
@@ -42,23 +27,37 @@ CASES = [
     (["search", "--budget", "300M", "--trials", "0"], ["--trials"]),
     (["search", "--budget", "300M", "--concurrency", "0"], ["--concurrency"]),
     (["search", "--budget", "300M", "--gpus-per-trial", "-1"], ["--gpus-per-trial"]),
+    (["search", "--budget", "300M", "--keep-weights", "some"], ["--keep-weights", "'some'"]),
     (["show", "runs/missing"], ["no run folder 'runs/missing'"]),
     (["show", "{run}", "--frobnicate"], ["unrecognized arguments"]),
-    (["export", "{run}", "--trial", "7"], ["has no trial '7'", "completed trials: 1"]),
-    (["export", "{run}", "--trial", "0"], ["is failed: RuntimeError: boom"]),
-    (["export", "{run}"], ["has no winner"]),
+    (["export", "{run}", "--trial", "999"], ["has no trial '999'", "completed trials: {done}"]),
+    (["export", "{run}", "--trial", "{failed}"],
+     ["is failed: RuntimeError: injected fault: the trial raised"]),
+    (["export", "{run}", "--trial", "{over}"], ["is over_budget", "export a completed one"]),
     (["frobnicate"], ["invalid choice: 'frobnicate'"]),
 ]
 
 
+@pytest.mark.slow  # the run folder comes from a real search
 @pytest.mark.parametrize(("args", "needles"), CASES, ids=[" ".join(c[0]) for c in CASES])
-def test_bad_input(run_dir, args, needles):
-    before = _digest(run_dir)
-    args = [a.replace("{run}", str(run_dir)) for a in args]
-    result = run(*args, cwd=run_dir.parent.parent)
-    assert_usage_error(result, *needles)
-    assert _digest(run_dir) == before  # byte for byte
-    assert sorted(p.name for p in run_dir.iterdir()) == sorted(before)
+def test_bad_input(finished_run, args, needles):
+    rows = _rows(finished_run)
+    fill = {"{run}": str(finished_run),
+            "{failed}": next(r["number"] for r in rows if r["state"] == "failed"),
+            "{over}": next(r["number"] for r in rows if r["state"] == "over_budget"),
+            "{done}": ", ".join(r["number"] for r in rows if r["state"] == "complete")}
+
+    def filled(text: str) -> str:
+        for key, value in fill.items():
+            text = text.replace(key, value)
+        return text
+
+    home = finished_run.parent.parent  # holds runs/ only; commands run from here
+    before = snapshot(home)
+    assert any(p.startswith("runs/search-6M/weights/") for p in before)
+    result = run(*map(filled, args), cwd=home)
+    assert_usage_error(result, *map(filled, needles))
+    assert snapshot(home) == before  # byte for byte; no folder added
 
 
 def test_show_on_a_folder_that_is_not_a_run(tmp_path):

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import optuna
 import pytest
-from cli import assert_usage_error, run
+from cli import assert_usage_error, command, env, run, snapshot
 
 from mbnas.arch.cost import macs
 from mbnas.arch.encoding import decode
@@ -73,15 +71,48 @@ def check_run_is_consistent(run_dir: Path, trials: int,
     return rows
 
 
+# A run folder's bound, besides the weights --keep-weights keeps (README, "Runs on disk"):
+# Tune's record of a trial (its config in the experiment state) and its rows in the study.
+BYTES_PER_TRIAL = 100_000
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def check_disk(run_dir: Path, rows: list[dict], best: int) -> None:
+    """No Tune checkpoint outlives its trial; weights/ holds exactly the weights the
+    ``best:K`` policy keeps; the rest of the folder stays within BYTES_PER_TRIAL."""
+    assert not list((run_dir / "ray").glob("*/*/checkpoint_*"))
+    complete = [r for r in rows if r["state"] == "complete"]
+    search = sorted((r for r in complete if r["role"] != "reference"),
+                    key=lambda r: (-float(r["val_acc"]), int(r["macs"]), int(r["number"])))
+    keep = search[:best] + [r for r in complete
+                            if r["role"] == "reference" or r["role"].startswith("seed:")]
+    kept = [r for r in complete if r["weights"] == "kept"]
+    assert [r["number"] or r["name"] for r in kept] == \
+        [r["number"] or r["name"] for r in complete if r in keep]
+    for r in complete:
+        if r["weights"] == "kept":
+            assert Path(r["checkpoint"]).is_file()
+        else:
+            assert r["weights"] == f"not kept (--keep-weights best:{best})" and not r["checkpoint"]
+    assert sorted(p.name for p in (run_dir / "weights").iterdir()) == \
+        sorted(Path(r["checkpoint"]).name for r in kept)
+    finished = [r for r in rows if r["state"] in ("complete", "stopped", "failed", "diverged")]
+    rest = folder_bytes(run_dir) - folder_bytes(run_dir / "weights")
+    assert rest / len(finished) < BYTES_PER_TRIAL, (rest, len(finished))
+
+
 def test_search_runs_resumes_and_shows(tmp_path):
-    result = run(*search_args(tmp_path, "e2e", 4))
+    keep = ("--keep-weights", "best:1")
+    result = run(*search_args(tmp_path, "e2e", 4, *keep))
     assert result.returncode == 0, result.stderr[-3000:]
     run_dir = tmp_path / "e2e"
     rows = check_run_is_consistent(run_dir, 4)
     assert "winner" in result.stdout and "mobilenet_v3_large (reference)" in result.stdout
     assert any(r["role"].startswith("repair of #") for r in rows)  # over-budget samples repaired
-    weights = [r["checkpoint"] for r in rows if r["state"] == "complete"]
-    assert weights and all(Path(w).exists() for w in weights)
+    check_disk(run_dir, rows, best=1)
 
     # Ray reuses a worker from trial to trial (V2 follows V1 in the same one here): the
     # score must not depend on it, but equal what `mbnas train` gives in a fresh process.
@@ -92,15 +123,22 @@ def test_search_runs_resumes_and_shows(tmp_path):
     metrics = json.loads((tmp_path / "retrain" / "metrics.json").read_text())
     assert metrics["val_acc"] == float(v2["val_acc"])
 
-    # The same command with more trials resumes: nothing finished is repeated or changed.
-    result = run(*search_args(tmp_path, "e2e", 6))
+    # The same command with more trials resumes: nothing finished is repeated or changed
+    # (but weights that fall out of the best one go).
+    result = run(*search_args(tmp_path, "e2e", 6, *keep))
     assert result.returncode == 0, result.stderr[-3000:]
     assert "phase 1" not in result.stderr  # references are done already
     after = check_run_is_consistent(run_dir, 6)
-    assert after[:len(rows)] == rows
+    check_disk(run_dir, after, best=1)
+    weights = ("checkpoint", "weights")
+    assert [{k: v for k, v in r.items() if k not in weights} for r in after[:len(rows)]] == \
+        [{k: v for k, v in r.items() if k not in weights} for r in rows]
+    for r, a in zip(rows, after[:len(rows)], strict=True):  # weights only go, by policy
+        assert a["weights"] == r["weights"] or (r["weights"], a["weights"]) == (
+            "kept", "not kept (--keep-weights best:1)")
 
     # Everything finished: a third run trains nothing.
-    result = run(*search_args(tmp_path, "e2e", 6))
+    result = run(*search_args(tmp_path, "e2e", 6, *keep))
     assert result.returncode == 0 and "already done" in result.stderr
     assert read_csv(run_dir / "trials.csv") == after
 
@@ -122,11 +160,43 @@ def test_search_runs_resumes_and_shows(tmp_path):
     over = next(r for r in after if r["state"] == "over_budget")
     assert_usage_error(run("export", str(run_dir), "--trial", over["number"]),
                        "is over_budget", "export a completed one")
+    # A trial whose weights were not kept: export says so, and --target still works.
+    dropped = next(r for r in after if r["weights"].startswith("not kept"))
+    assert_usage_error(run("export", str(run_dir), "--trial", dropped["number"],
+                           "--out", str(tmp_path / "dropped")),
+                       f"trial {dropped['number']} of", "has no trained weights",
+                       "not kept (--keep-weights best:1)", "--target")
+    assert not (tmp_path / "dropped").exists()
+    target = run("export", str(run_dir), "--trial", dropped["number"], "--target",
+                 "--out", str(tmp_path / "dropped"))
+    assert target.returncode == 0 and "freshly initialised" in target.stdout, target.stderr
 
     shown = run("show", str(run_dir))
     assert shown.returncode == 0, shown.stderr
     assert "winner: trial" in shown.stdout and "reference mobilenet_v1" in shown.stdout
+    kept = [r["number"] or r["name"] for r in after if r["weights"] == "kept"]
+    assert f"trained weights kept for {len(kept)} trial(s): {', '.join(kept)}" in shown.stdout
+    assert "(not kept (--keep-weights best:1))" in shown.stdout
+    table = {line.split("|")[1].strip(): line for line in shown.stdout.splitlines()
+             if line.startswith("| ")}
+    assert "| not kept |" in table[dropped["number"]]
     assert (run_dir / "accuracy_vs_macs.png").stat().st_size > 10_000
+
+
+def test_the_same_command_gives_the_same_trials(finished_run, tmp_path):
+    """README: run one trial at a time, the same command gives the same trials.  The
+    finished run's command, in a fresh folder with one trial more, repeats its trials to
+    the last digit (sampler, repairs, training, early stopping, faults) and adds one."""
+    result = run(*search_args(tmp_path, "again", 4, "--references", "none",
+                              "--inject-faults", "1:raise"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    same = ("number", "role", "state", "arch", "macs", "params", "val_acc", "epochs", "error")
+    first = read_csv(finished_run / "trials.csv")
+    again = read_csv(tmp_path / "again" / "trials.csv")
+    assert [{k: r[k] for k in same} for r in again[:len(first)]] == \
+        [{k: r[k] for k in same} for r in first]
+    assert len(counted(first)) == 3 and len(counted(again)) == 4
+    assert any(r["state"] == "complete" for r in first)
 
 
 def _wait_for(predicate, timeout: float, proc: subprocess.Popen) -> None:
@@ -150,10 +220,35 @@ def _complete_search_trials(run_dir: Path) -> int:
         return 0
 
 
+def study_trials(run_dir: Path) -> list[optuna.trial.FrozenTrial]:
+    """The search study's trials as they are now (also while a search writes them)."""
+    storage = optuna.storages.RDBStorage(f"sqlite:///{run_dir / 'study.db'}",
+                                         engine_kwargs={"connect_args": {"timeout": 60}})
+    try:
+        return optuna.load_study(study_name="search", storage=storage).get_trials()
+    except KeyError:  # the study is not created yet
+        return []
+    finally:
+        storage.engine.dispose()
+
+
+def mid_training(trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
+    """Trials that are running and have reported an epoch: live work, mid-way."""
+    return [t for t in trials
+            if t.state == optuna.trial.TrialState.RUNNING and t.intermediate_values]
+
+
+def same_trial(before: optuna.trial.FrozenTrial, after: optuna.trial.FrozenTrial) -> bool:
+    return (before.state, before.values, before.params, before.user_attrs,
+            before.intermediate_values) == (after.state, after.values, after.params,
+                                            after.user_attrs, after.intermediate_values)
+
+
 def test_killed_search_resumes_without_losing_or_repeating_trials(tmp_path):
     args = search_args(tmp_path, "killed", 5, "--references", "mobilenet_v1,mobilenet_v2",
-                       "--inject-faults", "3:slow,4:slow")
-    proc = subprocess.Popen([sys.executable, "-m", "mbnas", *args], start_new_session=True,
+                       "--inject-faults", "3:slow,4:slow,5:slow", "--no-early-stopping",
+                       "--keep-weights", "all")
+    proc = subprocess.Popen(command(*args), env=env(), start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     run_dir = tmp_path / "killed"
     try:
@@ -161,22 +256,47 @@ def test_killed_search_resumes_without_losing_or_repeating_trials(tmp_path):
         # A second search on the same run refuses while the first holds the lock.
         second = run(*args, timeout=120)
         assert_usage_error(second, "in use by another mbnas search")
-        before = read_csv(run_dir / "trials.csv")
+        # Kill while a (slow) trial is mid-training: it has reported its first epoch and
+        # sleeps 3 s before its second.
+        seen: list[list] = []
+        _wait_for(lambda: mid_training(seen.append(study_trials(run_dir)) or seen[-1]), 120,
+                  proc)
+        before = seen[-1]
+        rows_before = read_csv(run_dir / "trials.csv")
         os.killpg(proc.pid, signal.SIGKILL)  # kill -9 of the driver and its local Ray
         proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-    finished = {r["number"]: r for r in before if r["state"] == "complete" and r["number"]}
-    result = run(*search_args(tmp_path, "killed", 5))
+    live = mid_training(before)
+    assert live, "the kill hit no running trial"
+    result = run(*search_args(tmp_path, "killed", 5, "--no-early-stopping",
+                              "--keep-weights", "all"))
     assert result.returncode == 0, result.stderr[-3000:]
+    assert f"trials #{live[0].number}" in result.stderr and "cut off" in result.stderr
     after = check_run_is_consistent(run_dir, 5)
-    by_number = {r["number"]: r for r in after}
-    for number, row in finished.items():  # nothing finished was lost or redone
-        assert by_number[number] == row
-    interrupted = [r for r in after if r["state"] == "interrupted"]
-    for r in interrupted:
-        assert any(o["role"] == f"rerun of #{r['number']}" for o in after)
+    trials = {t.number: t for t in study_trials(run_dir)}
+    for t in before:  # every trial of the study, whatever its state
+        now = trials[t.number]
+        if t.state.is_finished():  # kept as it was, to the last attribute
+            assert same_trial(t, now), t.number
+        elif t.state == optuna.trial.TrialState.RUNNING:  # cut off, then trained again
+            assert now.state == optuna.trial.TrialState.FAIL
+            assert now.user_attrs["error"].startswith("interrupted")
+            assert now.params == t.params
+            assert t.user_attrs.items() <= now.user_attrs.items()
+            reruns = [o for o in trials.values()
+                      if o.user_attrs.get("role") == f"rerun of #{t.number}"]
+            assert len(reruns) == 1 and reruns[0].params == t.params
+            assert reruns[0].state == optuna.trial.TrialState.COMPLETE
+        else:  # queued (a repair or a seed): trained on resume, as it was queued
+            assert now.state.is_finished() and now.params == t.params
+    by_number = {(r["number"], r["name"]): r for r in after}
+    for row in rows_before:  # the table agrees: finished rows byte for byte
+        if row["state"] not in ("running", "queued"):
+            assert by_number[(row["number"], row["name"])] == row
+    assert [r["number"] for r in after if r["state"] == "interrupted"] == \
+        [str(t.number) for t in before if t.state == optuna.trial.TrialState.RUNNING]
 
 
 @pytest.mark.parametrize(
@@ -190,21 +310,23 @@ def test_killed_search_resumes_without_losing_or_repeating_trials(tmp_path):
         (["--budget", "6M", "--name", "bad/name"], ["run name 'bad/name' is not allowed"]),
         (["--budget", "6M", "--space", "nope"], ["unknown search space 'nope'"]),
         (["--budget", "6M", "--dataset", "mnist"], ["--dataset"]),
+        (["--budget", "6M", "--keep-weights", "best:0"], ["--keep-weights", "'best:0'", "best:K"]),
+        # The README: "changed settings are refused" (this run was made with --epochs 2).
+        (["--budget", "6M", "--dataset", "synthetic", "--epochs", "3"],
+         ["run 'search-6M' was started with train=", "'epochs': 2", "rerun with the same"]),
     ],
 )
-def test_bad_search_input_is_refused_before_anything_is_written(tmp_path, args, needles):
-    existing = tmp_path / "runs" / "search-6M"
-    existing.mkdir(parents=True)
-    (existing / "trials.csv").write_text("number\n")
-    before = hashlib.sha256((existing / "trials.csv").read_bytes()).hexdigest()
-    result = run("search", "--space", TINY, "--runs-dir", str(tmp_path / "runs"), *args)
+def test_bad_search_input_is_refused_before_anything_is_written(finished_run, args, needles):
+    runs = finished_run.parent  # holds search-6M, the folder these commands would use
+    before = snapshot(runs.parent)
+    result = run("search", "--space", TINY, "--runs-dir", str(runs), *args)
     assert_usage_error(result, *needles)
-    assert sorted(p.name for p in existing.iterdir()) == ["trials.csv"]
-    assert hashlib.sha256((existing / "trials.csv").read_bytes()).hexdigest() == before
+    assert snapshot(runs.parent) == before  # no file changed, no folder added
 
 
 def test_trial_faults_are_recorded_and_the_search_goes_on(tmp_path):
     result = run(*search_args(tmp_path, "faults", 5, "--references", "none",
+                              "--no-early-stopping",
                               "--inject-faults", "1:raise,2:nan,3:oom,4:kill"))
     assert result.returncode == 0, result.stderr[-3000:]
     rows = [r for r in read_csv(tmp_path / "faults" / "trials.csv")
@@ -218,8 +340,24 @@ def test_trial_faults_are_recorded_and_the_search_goes_on(tmp_path):
     assert "loss became nan" in errors
     assert len(by_state["failed"]) == 2 and len(by_state["diverged"]) == 1
     # The killed worker was retried by Ray and the trial finished; so did the fifth.
-    assert len(by_state["complete"]) + len(by_state.get("stopped", [])) == 2
+    assert len(by_state["complete"]) == 2 and "stopped" not in by_state
     assert len(counted(rows)) == 5
+    # The kill hit live work: the worker training the fourth trial died after its first
+    # epoch, and Ray ran the trial again on another worker from that epoch's checkpoint.
+    markers = list((tmp_path / "faults" / "ray").glob("*/*/killed-once"))
+    assert len(markers) == 1, markers
+    killed = int(markers[0].read_text())
+    trials = study_trials(tmp_path / "faults")
+    retried = [t for t in trials if len(t.user_attrs.get("attempts", [])) > 1]
+    assert len(retried) == 1, [t.user_attrs.get("attempts") for t in trials]
+    first, again = retried[0].user_attrs["attempts"]
+    assert first["pid"] == killed and first["from_epoch"] == 0
+    assert again["pid"] != killed and again["from_epoch"] == 1
+    assert retried[0].state == optuna.trial.TrialState.COMPLETE
+    assert retried[0].user_attrs["epochs"] == 2
+    assert not [t.number for t in trials for a in t.user_attrs.get("attempts", [])
+                if a["pid"] == killed and t.number > retried[0].number]  # it stayed dead
+    assert not list((tmp_path / "faults" / "ray").glob("*/*/checkpoint_*"))
 
 
 def test_a_search_where_every_trial_fails_ends_with_an_error(tmp_path):
@@ -228,6 +366,9 @@ def test_a_search_where_every_trial_fails_ends_with_an_error(tmp_path):
     assert result.returncode == 1
     assert "every search trial failed" in result.stderr
     assert "RuntimeError: injected fault" in result.stderr
+    before = snapshot(tmp_path)
+    assert_usage_error(run("export", str(tmp_path / "allfail")), "has no winner")
+    assert snapshot(tmp_path) == before
 
 
 @pytest.mark.parametrize("sampler", ["tpe", "nsga2", "random"])

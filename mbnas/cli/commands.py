@@ -369,7 +369,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
         concurrency=args.concurrency, cpus_per_trial=args.cpus_per_trial,
         gpus_per_trial=args.gpus_per_trial, address=args.address,
         early_stopping=not args.no_early_stopping, runs_dir=Path(args.runs_dir),
-        faults=args.inject_faults or {}, references=args.references)
+        faults=args.inject_faults or {}, references=args.references,
+        keep_weights=args.keep_weights)
 
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
@@ -451,9 +452,13 @@ def _trial_export(args: argparse.Namespace):
                   "target_macs": row["macs"]}
     default_out = Path(args.source) / "export" / f"trial-{label}"
     weights = Path(row["checkpoint"]) if row["checkpoint"] else None
-    if args.target or weights is None or not weights.exists():
-        provenance["weights"] = ("target spec, freshly initialised" if args.target else
-                                 "no checkpoint was kept: freshly initialised")
+    if not args.target and (weights is None or not weights.exists()):
+        why = (row.get("weights") if row.get("weights", "kept") != "kept"
+               else f"{weights} is missing" if weights else "none were saved")
+        raise MbnasError(f"trial {label} of {str(args.source)!r} has no trained weights: "
+                         f"{why}; add --target to export its spec with fresh weights")
+    if args.target:
+        provenance["weights"] = "target spec, freshly initialised"
         from mbnas.arch.seeds import with_overrides
 
         return (with_overrides(target, resolution=args.resolution,
@@ -549,7 +554,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_baseline)
 
     from mbnas.arch.seeds import REFERENCES
-    from mbnas.search.settings import OBJECTIVES, SAMPLERS, SearchSettings
+    from mbnas.search.settings import KEEP_WEIGHTS, OBJECTIVES, SAMPLERS, SearchSettings
 
     p = sub.add_parser("search", help="search the space for the best network within a budget",
                        description="Optuna proposes architectures within a multiply-add "
@@ -584,6 +589,10 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--references", type=_references, default=REFERENCES,
                    help="canonical networks trained beside the search as references "
                         f"(default {','.join(REFERENCES)}; 'none' for none)")
+    p.add_argument("--keep-weights", default=KEEP_WEIGHTS, metavar="POLICY",
+                   help="which finished trials keep their trained weights: all, none, or "
+                        f"best:K, the K most accurate plus seeds and references (default "
+                        f"{KEEP_WEIGHTS})")
     p.add_argument("--inject-faults", type=_faults, help=argparse.SUPPRESS)
     add_protocol_arguments(p)
     p.set_defaults(func=_cmd_search)

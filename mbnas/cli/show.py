@@ -22,6 +22,8 @@ def trials_table(rows: list[dict]):
         "params": format_count(r["params"], 2),
         "epochs": r["epochs"],
         "seconds": r["seconds"],
+        "weights": "kept" if r.get("weights") == "kept"
+        else "not kept" if r.get("weights") else "",
         "error": (r["error"][:50] + "...") if len(r["error"]) > 50 else r["error"],
     } for r in rows])
     return table
@@ -62,6 +64,18 @@ def plot(rows: list[dict], budget: int, front: list[dict], path: Path) -> Path:
     return path
 
 
+def _weights_line(rows: list[dict]) -> str:
+    """How many finished trials kept their trained weights, and why the others did not."""
+    kept = [r["number"] or r["name"] for r in rows if r.get("weights") == "kept"]
+    gone = [r for r in rows if r.get("weights") not in (None, "", "kept")]
+    line = f"trained weights kept for {len(kept)} trial(s): {', '.join(kept) or 'none'}"
+    if gone:
+        reasons = sorted({r["weights"] for r in gone})
+        line += (f"; {len(gone)} finished trial(s) have none ({'; '.join(reasons)}): "
+                 "`mbnas export RUN --trial N --target` exports such a spec untrained")
+    return line
+
+
 def show(run: str | Path) -> str:
     """The text ``mbnas show`` prints; also writes ``accuracy_vs_macs.png`` in the run."""
     from mbnas.arch.cost import layer_costs
@@ -82,6 +96,7 @@ def show(run: str | Path) -> str:
                   stage_table(arch, layer_costs(arch)), ""]
     else:
         parts += ["no winner yet: no search trial finished within budget", ""]
+    parts += [_weights_line(rows), ""]
     for r in best.get("references", []):
         acc = f"{100 * r['val_acc']:.2f}%" if r["state"] == "complete" else r["state"]
         parts.append(f"reference {r['name']}: {acc} at {format_count(r['macs'])} MACs "

@@ -6,8 +6,8 @@ go through Ray Tune (:mod:`mbnas.search.tune`) and are recorded in the run's Opt
 study (:mod:`mbnas.search.study`), which is what a re-run resumes from.
 
 A run folder ``runs/<name>/`` holds ``run.json`` (the settings), ``study.db``,
-``ray/`` (Tune's experiment folders and logs), ``weights/`` (each finished
-trial's proxy weights), ``trials.csv`` and ``best.json``.
+``ray/`` (Tune's experiment folders and logs), ``weights/`` (the finished trials'
+proxy weights that ``--keep-weights`` keeps), ``trials.csv`` and ``best.json``.
 """
 
 from __future__ import annotations
@@ -27,12 +27,65 @@ from mbnas.arch.cost import count
 from mbnas.arch.encoding import encode
 from mbnas.arch.seeds import seed, with_overrides
 from mbnas.errors import MbnasError
-from mbnas.search.settings import SearchSettings, check_name
+from mbnas.search.settings import SearchSettings, check_name, keep_best
 from mbnas.search.space import SearchSpace, resolve_space
 from mbnas.units import format_count
 
 CSV_COLUMNS = ["number", "name", "role", "state", "arch", "macs", "params", "val_acc", "epochs",
-               "seconds", "train_seconds", "error", "checkpoint"]
+               "seconds", "train_seconds", "error", "checkpoint", "weights"]
+KEEP_WEIGHTS = "best:5"  # plus the seed candidates and the references: see keep_best()
+
+
+def _weights_kept(rows: list[dict], policy: str, objective: str) -> set[str]:
+    """The trial keys (``trial-7``, ``reference-NAME``) whose weights ``policy`` keeps."""
+    best = keep_best(policy)
+    done = [r for r in rows if r["state"] == "complete" and r["checkpoint"]]
+    if best is None:
+        return {_key(r) for r in done}
+    if best == 0:
+        return set()
+    search = [r for r in done if r["role"] != "reference"]
+    ranked = sorted(search, key=lambda r: (-r["val_acc"], r["macs"], r["number"]))
+    keep = {_key(r) for r in ranked[:best]}
+    keep |= {_key(r) for r in done if r["role"] == "reference" or r["role"].startswith("seed:")}
+    if objective == "pareto":
+        keep |= {_key(r) for r in search if not any(
+            o["val_acc"] >= r["val_acc"] and o["macs"] <= r["macs"]
+            and (o["val_acc"], -o["macs"]) != (r["val_acc"], -r["macs"]) for o in search)}
+    return keep
+
+
+def _key(row: dict) -> str:
+    return f"reference-{row['name']}" if row["role"] == "reference" else f"trial-{row['number']}"
+
+
+def drop_weights(study, policy: str) -> list[dict]:
+    """Delete the weights that ``policy`` no longer keeps (recorded in the study first, so
+    a crash leaves at worst a file that the next run deletes); the rows after it."""
+    rows = study.rows()
+    keep = _weights_kept(rows, policy, study.objective)
+    drop = [r for r in rows if r["checkpoint"] and r["state"] == "complete"
+            and _key(r) not in keep]
+    if not drop:
+        return rows
+    study.drop_weights([_key(r) for r in drop], f"not kept (--keep-weights {policy})")
+    shared = {r["checkpoint"] for r in rows if _key(r) in keep}  # rows may share a file
+    for r in drop:
+        if r["checkpoint"] not in shared:
+            Path(r["checkpoint"]).unlink(missing_ok=True)
+    return study.rows()
+
+
+def _tidy(run_dir: Path, rows: list[dict]) -> None:
+    """Before a run starts (nothing is running): what a killed run left behind, the Tune
+    checkpoints of its cut-off trials and weights no row refers to, goes."""
+    from mbnas.search.tune import drop_checkpoints
+
+    drop_checkpoints(run_dir / "ray", "*/*/checkpoint_*")
+    referred = {Path(r["checkpoint"]).name for r in rows if r["checkpoint"]}
+    for path in (run_dir / "weights").glob("*"):
+        if path.is_file() and path.name not in referred:
+            path.unlink()
 
 
 def _fingerprint(settings: SearchSettings, space_text: str) -> dict:
@@ -96,6 +149,7 @@ def prepare(settings: SearchSettings) -> tuple[SearchSpace, str]:
     check_name(settings.run_name)
     if settings.trials < 1:
         raise MbnasError(f"--trials: {settings.trials} must be at least 1")
+    keep_best(settings.keep_weights)
     space = resolve_space(settings.space)
     from mbnas.arch.seeds import spaces_dir
 
@@ -145,6 +199,7 @@ def run_search(settings: SearchSettings, *, log=print) -> SearchOutcome:
             log(f"resuming: trials {', '.join(f'#{n}' for n in interrupted)} were cut off "
                 "by an interrupted run and are queued again")
         seeds = study.enqueue_seeds()
+        _tidy(run_dir, drop_weights(study, settings.keep_weights))
         _run_phases(settings, study, run_dir, log)
         return _finish(study, run_dir, interrupted, seeds)
     finally:
@@ -182,7 +237,7 @@ def trial_resources(settings: SearchSettings, resources: dict) -> tuple[float, f
 def _run_phases(settings: SearchSettings, study, run_dir: Path, log) -> None:
     from mbnas.search import tune as mtune
 
-    mtune.start_ray(settings.address)
+    mtune.start_ray(settings.address, log=log)
     resources = mtune.cluster_resources()
     cpus, gpus = trial_resources(settings, resources)
     # Where each trial trains follows from its resources; --device and --threads are
@@ -197,7 +252,7 @@ def _run_phases(settings: SearchSettings, study, run_dir: Path, log) -> None:
     weights = (run_dir / "weights").resolve()
 
     def save_csv() -> None:
-        write_trials_csv(study.rows(), run_dir / "trials.csv")
+        write_trials_csv(drop_weights(study, settings.keep_weights), run_dir / "trials.csv")
 
     refs = study.reference_source(
         {n: with_overrides(seed(n), resolution=settings.resolution,

@@ -14,10 +14,11 @@ from mbnas.arch.seeds import REFERENCES
 from mbnas.arch.spec import NUM_CLASSES
 from mbnas.errors import MbnasError
 from mbnas.training.protocol import Protocol
-from mbnas.units import format_count
+from mbnas.units import format_count, parse_count
 
 OBJECTIVES = ("accuracy", "pareto")
 SAMPLERS = ("tpe", "random", "nsga2")
+KEEP_WEIGHTS = "best:5"  # plus the seed candidates and the references: see keep_best()
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -40,6 +41,7 @@ class SearchSettings:
     runs_dir: Path = Path("runs")
     faults: dict[int, str] = field(default_factory=dict)
     references: tuple[str, ...] = REFERENCES
+    keep_weights: str = KEEP_WEIGHTS
 
     def __post_init__(self) -> None:
         for what, value, allowed in (("objective", self.objective, OBJECTIVES),
@@ -51,12 +53,18 @@ class SearchSettings:
             raise MbnasError(f"--trials: {self.trials} must be at least 1")
         if self.concurrency < 1:
             raise MbnasError(f"--concurrency: {self.concurrency} must be at least 1")
+        keep_best(self.keep_weights)
 
     @property
     def run_name(self) -> str:
         if self.name:
             return self.name
-        return f"search-{format_count(self.budget, 0) if self.budget % 10**6 == 0 else self.budget}"
+        if self.budget % 10**6:
+            return f"search-{self.budget}"
+        short = format_count(self.budget, 0)
+        if parse_count(short) != self.budget:  # 1.5G must not be named (and resumed) as 2G
+            short = f"{self.budget // 10**6}M"
+        return f"search-{short}"
 
     @property
     def run_dir(self) -> Path:
@@ -68,3 +76,19 @@ def check_name(name: str) -> str:
         raise MbnasError(f"run name {name!r} is not allowed; use letters, digits, '.', '_' "
                          "and '-' (up to 64, starting with a letter or digit)")
     return name
+
+
+def keep_best(policy: str) -> int | None:
+    """How many of the most accurate completed search trials keep their weights:
+    ``all`` (None: every trial), ``none`` (0: no trial, no reference) or ``best:K``.
+    Under ``best:K`` the seed candidates, the references and, with ``--objective
+    pareto``, the Pareto front keep theirs too."""
+    if policy == "all":
+        return None
+    if policy == "none":
+        return 0
+    kind, _, k = policy.partition(":")
+    if kind == "best" and k.isdigit() and int(k) >= 1:
+        return int(k)
+    raise MbnasError(f"--keep-weights: {policy!r} is not allowed; write all, none or best:K "
+                     "with K at least 1 (e.g. best:5)")

@@ -35,6 +35,7 @@ CONSTRAINT = "macs_over_budget"
 # Asks answered in a row from earlier trials before the space counts as exhausted.
 MAX_REPEATS = 20
 
+WEIGHTS_DROPPED = "weights_dropped"  # search study attr: {trial key: why not kept}
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -234,9 +235,17 @@ class RunStudy:
         if trial is not None and self.objective == "accuracy":
             trial.report(val_acc, epoch)
 
+    def running(self, number: int, *, attempts: list[dict]) -> None:
+        """Where a running trial runs: one ``{node, pid, from_epoch}`` per worker it ran
+        on (more than one: Ray retried it after losing a worker or a node)."""
+        trial = self._live.get(number)
+        if trial is not None:
+            trial.set_user_attr("attempts", attempts)
+
     def tell(self, number: int, *, status: str, val_acc: float = 0.0, epochs: int = 0,
              seconds: float = 0.0, error: str = "", checkpoint: str = "",
-             train_seconds: float = 0.0, node: str = "") -> None:
+             train_seconds: float = 0.0, node: str = "",
+             attempts: list[dict] | None = None) -> None:
         """Record a finished trial: ``status`` is complete, stopped, diverged or failed.
         ``seconds`` is the trial's wall time seen by the driver, ``train_seconds`` the
         part spent in training and validation epochs."""
@@ -245,6 +254,8 @@ class RunStudy:
         attrs = {"status": status, "val_acc": val_acc, "epochs": epochs, "seconds": seconds,
                  "train_seconds": train_seconds, "error": error, "checkpoint": checkpoint,
                  "node": node}
+        if attempts:
+            attrs["attempts"] = attempts
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
         if status == "complete":
@@ -255,6 +266,15 @@ class RunStudy:
             self.study.tell(trial, state=TrialState.PRUNED)
         else:
             self.study.tell(trial, state=TrialState.FAIL)
+
+    # --- weights kept -------------------------------------------------------------
+
+    def drop_weights(self, keys: list[str], reason: str) -> None:
+        """Record that the weights of trials ``keys`` (``trial-7``, ``reference-NAME``)
+        are no longer kept, and why; the caller deletes the files afterwards."""
+        dropped = dict(self.study.user_attrs.get(WEIGHTS_DROPPED, {}))
+        dropped.update(dict.fromkeys(keys, reason))
+        self.study.set_user_attr(WEIGHTS_DROPPED, dropped)
 
     # --- references ---------------------------------------------------------------
 
@@ -284,15 +304,19 @@ class RunStudy:
 
     def rows(self) -> list[dict]:
         """One row per trial, references first: what ``trials.csv`` holds."""
+        dropped = self.study.user_attrs.get(WEIGHTS_DROPPED, {})
         rows = []
         for t in self.references.get_trials(deepcopy=False):
-            rows.append(_row(t, number="", name=t.user_attrs.get("name", "")))
-        search = {t.number: _row(t, number=t.number, name="")
+            name = t.user_attrs.get("name", "")
+            rows.append(_row(t, number="", name=name, dropped=dropped.get(f"reference-{name}")))
+        search = {t.number: _row(t, number=t.number, name="",
+                                 dropped=dropped.get(f"trial-{t.number}"))
                   for t in self.study.get_trials(deepcopy=False)}
         for row in search.values():
-            if row["state"] == Status.REPEAT:
+            if row["state"] == Status.REPEAT:  # answered from its original, untrained
                 original = search[int(row["role"].removeprefix("repeat of #"))]
-                row.update(val_acc=original["val_acc"], checkpoint=original["checkpoint"])
+                row.update(val_acc=original["val_acc"], checkpoint=original["checkpoint"],
+                           weights=original["weights"])
         return rows + list(search.values())
 
     def winner(self) -> dict | None:
@@ -335,9 +359,13 @@ class References:
     def report(self, number: int, val_acc: float, epoch: int) -> None:
         pass
 
+    def running(self, number: int, *, attempts: list[dict]) -> None:
+        pass
+
     def tell(self, number: int, *, status: str, val_acc: float = 0.0, epochs: int = 0,
              seconds: float = 0.0, error: str = "", checkpoint: str = "",
-             train_seconds: float = 0.0, node: str = "") -> None:
+             train_seconds: float = 0.0, node: str = "",
+             attempts: list[dict] | None = None) -> None:
         c = self.by_number[number]
         self.run.add_reference(c.name, c.arch, status=status, val_acc=val_acc, epochs=epochs,
                                seconds=seconds, error=error, checkpoint=checkpoint,
@@ -369,7 +397,8 @@ def status_of(t: optuna.trial.FrozenTrial) -> Status:
     return _STATES[t.state]
 
 
-def _row(t: optuna.trial.FrozenTrial, *, number, name: str) -> dict:
+def _row(t: optuna.trial.FrozenTrial, *, number, name: str, dropped: str | None) -> dict:
+    """``dropped``: why the trial's weights are no longer kept (None: not dropped)."""
     a = t.user_attrs
     val_acc = a.get("val_acc")
     return {"number": number, "name": name, "role": a.get("role", "search"),
@@ -378,7 +407,9 @@ def _row(t: optuna.trial.FrozenTrial, *, number, name: str) -> dict:
             "val_acc": float(val_acc) if val_acc is not None else math.nan,
             "epochs": a.get("epochs", 0), "seconds": round(float(a.get("seconds", 0.0)), 2),
             "train_seconds": round(float(a.get("train_seconds", 0.0)), 2),
-            "error": a.get("error", ""), "checkpoint": a.get("checkpoint", "")}
+            "error": a.get("error", ""),
+            "checkpoint": "" if dropped else a.get("checkpoint", ""),
+            "weights": dropped or ("kept" if a.get("checkpoint") else "")}
 
 
 class Confirmations:

@@ -10,6 +10,7 @@ from the study rather than from Tune's experiment state).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
@@ -44,12 +45,15 @@ def _inject_fault(fault: str, epoch: int) -> None:
         raise RuntimeError("injected fault: the trial raised")
     if fault == "oom" and epoch == 1:
         raise MemoryError("injected fault: out of memory")
-    if fault == "kill" and epoch == 1:
-        # The worker dies as under the kernel's OOM killer or a lost node: no exception.
-        # Once: the marker lets Ray's retry of this trial run through.
-        marker = Path(tune.get_context().get_trial_dir()) / "killed-once"
+    if fault == "kill" and epoch == 2:
+        # The worker dies as under the kernel's OOM killer or a lost node: no exception,
+        # after one epoch's checkpoint, which Ray's retry resumes from.  Once: the marker
+        # lets the retry run through.
+        # In the trial's folder in the run (get_trial_dir() is a per-worker scratch
+        # folder, which a retry on a new worker does not see).
+        marker = Path(tune.get_context().get_storage().trial_fs_path) / "killed-once"
         if not marker.exists():
-            marker.touch()
+            marker.write_text(f"{os.getpid()}\n")  # which worker died, for the tests
             os._exit(137)
     if fault == "slow":
         time.sleep(3)
@@ -67,7 +71,7 @@ def proxy_trial(config: dict) -> None:
     protocol = Protocol.from_dict(config["protocol"])
     fault = config.get("fault", "")
     base = {"number": config["number"], "macs": config["macs"],
-            "node": ray.get_runtime_context().get_node_id()}
+            "node": ray.get_runtime_context().get_node_id(), "pid": os.getpid()}
     try:
         target = decode(config["arch"])
         trainer = proxy_trainer(target, protocol)
@@ -79,6 +83,7 @@ def proxy_trial(config: dict) -> None:
             with checkpoint.as_directory() as folder:
                 trainer.load_state_dict(torch.load(Path(folder) / STATE_FILE,
                                                    weights_only=False))
+        base["from_epoch"] = trainer.epoch  # > 0: Ray retried the trial from a checkpoint
         epochs = protocol.train.epochs
         train_seconds = 0.0
         while trainer.epoch < epochs:
@@ -90,11 +95,14 @@ def proxy_trial(config: dict) -> None:
                        "epoch": result.epoch, "images_per_s": result.images_per_s,
                        "train_seconds": train_seconds,
                        "status": "complete" if done else "running", "error": ""}
-            with tempfile.TemporaryDirectory() as folder:
-                torch.save(trainer.state_dict(), Path(folder) / STATE_FILE)
-                if done and config.get("weights_path"):
+            if done:  # the trial ends here: its weights are what is kept, not a checkpoint
+                if config.get("weights_path"):
                     _save_weights(weights_file(trainer, target), Path(config["weights_path"]))
-                tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+                tune.report(metrics)
+            else:
+                with tempfile.TemporaryDirectory() as folder:
+                    torch.save(trainer.state_dict(), Path(folder) / STATE_FILE)
+                    tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
     except Diverged as err:
         tune.report({**base, "val_acc": 0.0, "status": "diverged", "error": str(err)})
     except Exception as err:  # a trial's own failure is recorded, not retried
@@ -140,12 +148,13 @@ class StudySearcher(Searcher):
         self.weights_dir, self.faults = weights_dir, faults or {}
         self.issued = 0
         self.exhausted = ""  # why the study has nothing new to train, if so
+        self.limit = count  # the end of the current Tune run (see run_trials)
         self.trials: dict[str, dict] = {}
         self.tally = Tally(total=count)
         self.after_tell: Callable[[], None] | None = None
 
     def suggest(self, trial_id: str):
-        if self.issued >= self.count or self.exhausted:
+        if self.issued >= min(self.count, self.limit) or self.exhausted:
             return Searcher.FINISHED
         try:
             candidate = self.study.ask()
@@ -165,7 +174,10 @@ class StudySearcher(Searcher):
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         info = self.trials.get(trial_id)
         if info and "epoch" in result:
-            self.study.report(info["config"]["number"], result["val_acc"], result["epoch"])
+            number = info["config"]["number"]
+            if _note_attempt(info, result):
+                self.study.running(number, attempts=info["attempts"])
+            self.study.report(number, result["val_acc"], result["epoch"])
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None,
                           error: bool = False) -> None:
@@ -175,6 +187,8 @@ class StudySearcher(Searcher):
         config = info["config"]
         seconds = time.perf_counter() - info["start"]
         result = result or {}
+        if "pid" in result:
+            _note_attempt(info, result)
         epochs = int(result.get("epoch", 0) or 0)
         if error:
             status, message = "failed", ("the trial's worker died and retries ran out "
@@ -187,7 +201,7 @@ class StudySearcher(Searcher):
                         val_acc=float(result.get("val_acc", 0.0) or 0.0), epochs=epochs,
                         seconds=seconds, error=message,
                         train_seconds=float(result.get("train_seconds", 0.0) or 0.0),
-                        node=str(result.get("node", "")),
+                        node=str(result.get("node", "")), attempts=info.get("attempts"),
                         checkpoint=config["weights_path"] if status == "complete" else "")
         if self.after_tell:
             self.after_tell()
@@ -203,6 +217,19 @@ class StudySearcher(Searcher):
             t.stopped += 1
         else:
             t.failed += 1
+
+
+def _note_attempt(info: dict, result: dict) -> bool:
+    """Add the worker that sent ``result`` to the trial's attempts if it is a new one
+    (Ray retried the trial on another worker); True if it was."""
+    attempt = {"node": str(result.get("node", "")), "pid": int(result.get("pid", 0) or 0),
+               "from_epoch": int(result.get("from_epoch", 0) or 0)}
+    attempts = info.setdefault("attempts", [])
+    if attempts and (attempts[-1]["node"], attempts[-1]["pid"]) == (attempt["node"],
+                                                                   attempt["pid"]):
+        return False
+    attempts.append(attempt)
+    return True
 
 
 def _encode(arch) -> str:
@@ -245,6 +272,25 @@ class Progress(tune.Callback):
               file=sys.stderr, flush=True)
 
 
+class DropCheckpoints(tune.Callback):
+    """A trial's Tune checkpoints exist to resume it if its worker dies; once the trial
+    is over (its outcome told to the study, its weights saved) they go."""
+
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        drop_checkpoints(Path(trial.path))
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        drop_checkpoints(Path(trial.path))
+
+
+def drop_checkpoints(folder: Path, pattern: str = "checkpoint_*") -> None:
+    """Remove Tune's checkpoint folders matching ``pattern`` under ``folder``."""
+    import shutil
+
+    for path in folder.glob(pattern):
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def _duration(seconds: float) -> str:
     seconds = int(round(seconds))
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
@@ -253,51 +299,109 @@ def _duration(seconds: float) -> str:
 # --- running -----------------------------------------------------------------------
 
 
-def start_ray(address: str | None, *, log_dir: Path | None = None) -> None:
-    """Join ``address`` (``auto``, ``host:port``, ``ray://host:port``) or start Ray here."""
+LOOPBACK = "127.0.0.1"
+
+
+def start_ray(address: str | None, *, log: Callable[[str], None] = lambda message: None) -> None:
+    """Join ``address`` (``auto``, ``host:port``, ``ray://host:port``) or start Ray here,
+    every port of it on loopback."""
     if ray.is_initialized():
         return
     kwargs = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR",
               "configure_logging": True}
     try:
         if address:
+            log(f"joining the Ray cluster at {address}: every machine that reaches its ports "
+                "can run code on it, so keep it on a trusted network")
             ray.init(address=address, **kwargs)
         else:
-            ray.init(object_store_memory=256 * 1024**2, **kwargs)
+            with _single_machine():
+                ray.init(_node_ip_address=LOOPBACK, object_store_memory=256 * 1024**2,
+                         **kwargs)
     except (ConnectionError, RuntimeError, ValueError) as err:
         where = f"the Ray cluster at {address!r}" if address else "a local Ray"
         raise MbnasError(f"cannot start {where}: {str(err).splitlines()[0]}") from None
+    if not address:
+        node_ip = ray.util.get_node_ip_address()
+        if node_ip != LOOPBACK:  # a Ray whose rules changed: refuse rather than expose it
+            ray.shutdown()
+            raise MbnasError(f"the local Ray registered at {node_ip}, not {LOOPBACK}; "
+                             "mbnas keeps a local search on loopback (see README, Parallelism)")
+        log(f"local Ray started; its ports listen on {LOOPBACK} only")
+
+
+@contextlib.contextmanager
+def _single_machine():
+    """Ray's single-machine mode while a local Ray starts.
+
+    On Linux, Ray swaps a node address of 127.0.0.1 for the host's outward address, and
+    its servers (GCS, raylet, object manager, workers, the driver) then listen on every
+    interface, open to anyone on the network (CVE-2023-48022, issue 12).  In the mode Ray
+    uses on macOS and Windows (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``) the node stays at
+    127.0.0.1 and every server binds there.  The setting is read at import, so this
+    process's copy is set too; the processes Ray starts inherit the environment.
+    """
+    from ray._private import ray_constants
+
+    name = ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR
+    saved_env, saved = os.environ.get(name), ray_constants.ENABLE_RAY_CLUSTER
+    os.environ[name], ray_constants.ENABLE_RAY_CLUSTER = "0", False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = saved
+        if saved_env is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = saved_env
 
 
 def cluster_resources() -> dict:
     return ray.cluster_resources()
 
 
+# Tune keeps every trial of a run in the driver's memory and in the experiment state it
+# rewrites as it goes: a long search runs as consecutive Tune runs of at most this many
+# trials, so that both stay bounded (issue 12, bench/soak.py).  Each starts its workers
+# and ASHA's rungs afresh, as a resumed search does.  (The variable is for tests.)
+TRIALS_PER_TUNE_RUN = int(os.environ.get("MBNAS_TRIALS_PER_TUNE_RUN", "100"))
+
+
 def run_trials(searcher: StudySearcher, *, name: str,
                storage: Path, concurrency: int, cpus: float, gpus: float,
                early_stopping: bool, epochs: int, label: str) -> None:
     """Run ``searcher.count`` trials of :func:`proxy_trial` under Tune."""
-    if searcher.count <= 0:
-        return
-    scheduler = (ASHAScheduler(time_attr="training_iteration", max_t=epochs, grace_period=1,
-                               reduction_factor=2) if early_stopping and epochs > 1 else None)
     trainable = tune.with_resources(proxy_trial, {"cpu": cpus, "gpu": gpus})
-    tuner = tune.Tuner(
-        trainable,
-        tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler,
-                                    num_samples=searcher.count,
-                                    max_concurrent_trials=concurrency,
-                                    metric="val_acc", mode="max",
-                                    # A worker keeps its imports, data set and warmed-up
-                                    # kernels from one trial to the next: seconds per trial.
-                                    reuse_actors=True),
-        run_config=tune.RunConfig(
-            name=name, storage_path=str(storage.resolve()), verbose=0,
-            failure_config=tune.FailureConfig(max_failures=2),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-            callbacks=[Progress(lambda: searcher.tally, label, concurrency)],
-        ),
-    )
-    tuner.fit()
-    if searcher.trials:  # Tune returned with trials unfinished: it was interrupted
-        raise KeyboardInterrupt
+    progress = Progress(lambda: searcher.tally, label, concurrency)
+    part = 0
+    while searcher.issued < searcher.count and not searcher.exhausted:
+        issued = searcher.issued
+        size = min(TRIALS_PER_TUNE_RUN, searcher.count - issued)
+        searcher.limit = issued + size
+        part += 1
+        scheduler = (ASHAScheduler(time_attr="training_iteration", max_t=epochs,
+                                   grace_period=1, reduction_factor=2)
+                     if early_stopping and epochs > 1 else None)
+        tuner = tune.Tuner(
+            trainable,
+            tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler,
+                                        num_samples=size,
+                                        max_concurrent_trials=concurrency,
+                                        metric="val_acc", mode="max",
+                                        # A worker keeps its imports, data set and warmed-up
+                                        # kernels from one trial to the next: seconds per
+                                        # trial.
+                                        reuse_actors=True),
+            run_config=tune.RunConfig(
+                name=name if part == 1 else f"{name}-{part}",
+                storage_path=str(storage.resolve()), verbose=0,
+                failure_config=tune.FailureConfig(max_failures=2),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+                callbacks=[progress, DropCheckpoints()],
+            ),
+        )
+        tuner.fit()
+        if searcher.trials:  # Tune returned with trials unfinished: it was interrupted
+            raise KeyboardInterrupt
+        if searcher.issued == issued:  # Tune asked for nothing: do not loop
+            break
