@@ -12,23 +12,21 @@ import sys
 import pytest
 import torch
 from cli import assert_usage_error, run
-from test_search_e2e import TINY
+from test_search_e2e import PROTOCOL, search_args
 
 pytestmark = pytest.mark.slow
 
 
 def test_the_winner_is_trained_again_and_exported_with_its_weights(tmp_path):
-    searched = run("search", "--budget", "6M", "--space", TINY, "--dataset", "synthetic",
-                   "--epochs", "1", "--trials", "2", "--references", "none",
-                   "--runs-dir", str(tmp_path), "--name", "s", "--threads", "1",
-                   "--cpus-per-trial", "1", "--no-early-stopping")
+    searched = run(*search_args(tmp_path, "s", 2, "--references", "none",
+                                "--no-early-stopping"))
     assert searched.returncode == 0, searched.stderr[-3000:]
     run_dir = tmp_path / "s"
     winner = json.loads((run_dir / "best.json").read_text())["winner"]
 
     out = tmp_path / "final"
-    trained = run("train", str(run_dir), "--dataset", "synthetic", "--epochs", "2",
-                  "--subset", "0", "--threads", "1", "--out", str(out))
+    trained = run("train", str(run_dir), *PROTOCOL, "--subset", "0", "--threads", "1",
+                  "--out", str(out))
     assert trained.returncode == 0, trained.stderr
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["arch"] == winner["arch"]  # the winner's target spec, trained again

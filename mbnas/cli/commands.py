@@ -345,7 +345,8 @@ def _summary_table(outcome) -> str:
 
     rows = []
     if outcome.winner:
-        rows.append(("winner", outcome.winner))
+        confirmed = outcome.confirmation and outcome.confirmation["verdict"].get("winner")
+        rows.append(("winner (confirmed)" if confirmed else "winner (proxy)", outcome.winner))
     rows += [(f"{r['name']} (reference)", r) for r in outcome.references]
     lines = [f"{'':<26}{'val acc':>9}{'MACs':>10}{'params':>9}  arch"]
     for label, r in rows:
@@ -358,6 +359,8 @@ def _summary_table(outcome) -> str:
 def _cmd_search(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from mbnas.cli.report import confirmation_table
+    from mbnas.search.confirm import ConfirmSettings
     from mbnas.search.run import run_search
     from mbnas.search.settings import SearchSettings
 
@@ -370,7 +373,10 @@ def _cmd_search(args: argparse.Namespace) -> int:
         gpus_per_trial=args.gpus_per_trial, address=args.address,
         early_stopping=not args.no_early_stopping, runs_dir=Path(args.runs_dir),
         faults=args.inject_faults or {}, references=args.references,
-        keep_weights=args.keep_weights)
+        keep_weights=args.keep_weights,
+        confirm=ConfirmSettings(top=0 if args.no_confirm else args.confirm_top,
+                                seeds=args.confirm_seeds, epochs=args.confirm_epochs,
+                                subset=args.confirm_subset))
 
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
@@ -379,6 +385,11 @@ def _cmd_search(args: argparse.Namespace) -> int:
     print(f"\nresults: {outcome.run_dir}/ (trials.csv, best.json; "
           f"`mbnas show {outcome.run_dir}` for the table and plot)")
     print(_summary_table(outcome))
+    if outcome.confirmation:
+        print("\n" + confirmation_table(outcome.confirmation))
+    if outcome.near_chance:
+        print(f"mbnas: error: {outcome.near_chance}", file=sys.stderr)
+        return 1
     counted = [r for r in outcome.rows if r["role"] != "reference"
                and r["state"] not in ("over_budget", "interrupted", "queued", "running")]
     if outcome.winner is None:
@@ -554,6 +565,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_baseline)
 
     from mbnas.arch.seeds import REFERENCES
+    from mbnas.search.confirm import ConfirmSettings
     from mbnas.search.settings import KEEP_WEIGHTS, OBJECTIVES, SAMPLERS, SearchSettings
 
     p = sub.add_parser("search", help="search the space for the best network within a budget",
@@ -593,6 +605,18 @@ def make_parser() -> argparse.ArgumentParser:
                    help="which finished trials keep their trained weights: all, none, or "
                         f"best:K, the K most accurate plus seeds and references (default "
                         f"{KEEP_WEIGHTS})")
+    c = p.add_argument_group("confirmation (after the search: the best candidates and the "
+                             "widest V1 and V2 within budget, retrained at several seeds)")
+    c.add_argument("--confirm-top", type=_nonneg_int, default=ConfirmSettings.top,
+                   help=f"search candidates to confirm (default {ConfirmSettings.top})")
+    c.add_argument("--confirm-seeds", type=_int_at_least(2), default=ConfirmSettings.seeds,
+                   help=f"seeds per architecture (default {ConfirmSettings.seeds})")
+    c.add_argument("--confirm-epochs", type=_positive_int,
+                   help=f"epochs (default {ConfirmSettings.epoch_factor}x --epochs)")
+    c.add_argument("--confirm-subset", type=_positive_int,
+                   help="training images (default: the search's --subset)")
+    c.add_argument("--no-confirm", action="store_true",
+                   help="crown the best proxy accuracy without confirming it")
     p.add_argument("--inject-faults", type=_faults, help=argparse.SUPPRESS)
     add_protocol_arguments(p)
     p.set_defaults(func=_cmd_search)

@@ -51,3 +51,24 @@ def stage_table(arch: Arch, layers: list[LayerCost]) -> str:
     note = ("MACs count convolutions and the classifier, one per multiply-add "
             "(the papers' convention).")
     return f"{table}\n\n{summary}\n{note}"
+
+
+def confirmation_table(confirmation: dict) -> str:
+    """The confirmation's figures: each architecture's mean ± seed spread, and the verdict."""
+    import math
+
+    p = confirmation["protocol"]
+    subset = f"{p['subset']:,} images" if p.get("subset") else "all images"
+    header = ["confirmed", "val acc (mean ± spread)", "seeds", "proxy val acc", "MACs",
+              "params"]
+    body = []
+    for r in sorted(confirmation["rows"], key=lambda r: -(r["mean"] if r["seeds"] else -1)):
+        mean = (f"{100 * r['mean']:.2f} ± {100 * r['spread']:.2f}%" if r["seeds"]
+                else "not trained")
+        proxy = "" if math.isnan(r["proxy_val_acc"]) else f"{100 * r['proxy_val_acc']:.2f}%"
+        body.append([r["label"], mean, str(r["seeds"]), proxy, format_count(r["macs"]),
+                     format_count(r["params"], 2)])
+    table = _text_table(header, body, right={1, 2, 3, 4, 5})
+    return (f"confirmation: {p['epochs']} epochs on {subset}, {p['seeds']} seeds "
+            f"(spread: sample standard deviation over seeds)\n{table}\n"
+            f"{confirmation['verdict']['text']}")

@@ -80,7 +80,7 @@ def show(run: str | Path) -> str:
     """The text ``mbnas show`` prints; also writes ``accuracy_vs_macs.png`` in the run."""
     from mbnas.arch.cost import layer_costs
     from mbnas.arch.encoding import decode
-    from mbnas.cli.report import stage_table
+    from mbnas.cli.report import confirmation_table, stage_table
     from mbnas.training.baseline import markdown_table
 
     run = Path(run)
@@ -89,13 +89,20 @@ def show(run: str | Path) -> str:
     parts = [f"# {run}: {len(rows)} trials, budget {format_count(best['budget'])} MACs", "",
              markdown_table(trials_table(rows)), ""]
     winner = best.get("winner")
-    if winner:
+    confirmation = best.get("confirmation")
+    if best.get("near_chance"):
+        parts += [f"no winner: {best['near_chance']}", ""]
+    elif winner:
         arch = decode(winner["arch"])
-        parts += [f"winner: trial {winner['number']} ({winner['role']}), proxy val acc "
-                  f"{100 * winner['val_acc']:.2f}%", f"  {winner['arch']}", "",
+        how = "confirmed" if confirmation and confirmation["verdict"].get("winner") \
+            else "by proxy accuracy alone (not confirmed)"
+        parts += [f"winner ({how}): trial {winner['number']} ({winner['role']}), proxy val "
+                  f"acc {100 * winner['val_acc']:.2f}%", f"  {winner['arch']}", "",
                   stage_table(arch, layer_costs(arch)), ""]
     else:
         parts += ["no winner yet: no search trial finished within budget", ""]
+    if confirmation:
+        parts += [confirmation_table(confirmation), ""]
     parts += [_weights_line(rows), ""]
     for r in best.get("references", []):
         acc = f"{100 * r['val_acc']:.2f}%" if r["state"] == "complete" else r["state"]

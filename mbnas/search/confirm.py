@@ -28,6 +28,11 @@ WIDTHS = (1.4, 1.3, 1.0, 0.75, 0.5, 0.35, 0.25)
 # A lead counts when it is more than this many seed spreads (STYLE.md: "a lead smaller
 # than twice the spread is a tie").
 LEAD_IN_SPREADS = 2.0
+# The default protocol's seed spread of proxy validation accuracy (sample std over seeds,
+# averaged over the fidelity panel; `mbnas fidelity`, README "The proxy protocol").  A
+# search whose trained networks all end within max(5 points, 4x this) of chance has
+# learned nothing and names no winner.
+NOISE = 0.01
 
 
 @dataclass(frozen=True)

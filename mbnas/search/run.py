@@ -27,6 +27,7 @@ from mbnas.arch.cost import count
 from mbnas.arch.encoding import encode
 from mbnas.arch.seeds import seed, with_overrides
 from mbnas.errors import MbnasError
+from mbnas.search.confirm import entries, near_chance, summarize, verdict
 from mbnas.search.settings import SearchSettings, check_name, keep_best
 from mbnas.search.space import SearchSpace, resolve_space
 from mbnas.units import format_count
@@ -98,7 +99,10 @@ def _fingerprint(settings: SearchSettings, space_text: str) -> dict:
             "num_classes": settings.num_classes,
             "space_sha256": hashlib.sha256(space_text.encode()).hexdigest()[:16],
             "dataset": settings.protocol.dataset, "subset": settings.protocol.subset,
-            "val_size": settings.protocol.val_size, "train": train}
+            "val_size": settings.protocol.val_size, "train": train,
+            # what a confirmation's figures mean (more candidates or seeds may be added)
+            "confirm": {k: v for k, v in dataclasses.asdict(settings.confirm).items()
+                        if k not in ("top", "seeds")}}
 
 
 def _check_settings(run_dir: Path, fingerprint: dict) -> None:
@@ -142,6 +146,8 @@ class SearchOutcome:
     rows: list[dict]
     interrupted: list[int]
     seeds: list[str]
+    confirmation: dict | None = None  # rows (mean ± spread per entry) and the verdict
+    near_chance: str = ""  # why no winner is meaningful, when the protocol learned nothing
 
 
 def prepare(settings: SearchSettings) -> tuple[SearchSpace, str]:
@@ -200,8 +206,8 @@ def run_search(settings: SearchSettings, *, log=print) -> SearchOutcome:
                 "by an interrupted run and are queued again")
         seeds = study.enqueue_seeds()
         _tidy(run_dir, drop_weights(study, settings.keep_weights))
-        _run_phases(settings, study, run_dir, log)
-        return _finish(study, run_dir, interrupted, seeds)
+        near_chance = _run_phases(settings, study, run_dir, log)
+        return _finish(settings, study, run_dir, interrupted, seeds, near_chance)
     finally:
         lock.release()
 
@@ -234,7 +240,8 @@ def trial_resources(settings: SearchSettings, resources: dict) -> tuple[float, f
     return cpus, gpus
 
 
-def _run_phases(settings: SearchSettings, study, run_dir: Path, log) -> None:
+def _run_phases(settings: SearchSettings, study, run_dir: Path, log) -> str:
+    """References, search, confirmation; returns why the run is noise ("" if it is not)."""
     from mbnas.search import tune as mtune
 
     mtune.start_ray(settings.address, log=log)
@@ -277,15 +284,102 @@ def _run_phases(settings: SearchSettings, study, run_dir: Path, log) -> None:
             log(f"search ended early: {searcher.exhausted}")
     else:
         log(f"all {settings.trials} trials are already done; raise --trials to search further")
+    rows = study.rows()
+    noise = _near_chance(settings, [r for r in rows if r["role"] != "reference"]
+                         + [r for r in rows if r["role"] == "reference"])
+    if noise:
+        log(f"no confirmation: {noise}")
+        return noise
+    refs = [r for r in rows if r["role"] == "reference"]
+    if _near_chance(settings, refs):
+        log(f"warning: {_near_chance(settings, refs, who='the references')}; comparisons "
+            "with them say nothing")
+    if settings.confirm.enabled:
+        _confirm(settings, study, train, session, common, log)
+    return ""
 
 
-def _finish(study, run_dir: Path, interrupted: list[int], seeds: list[str]) -> SearchOutcome:
+def _near_chance(settings: SearchSettings, rows: list[dict], who: str = "") -> str:
+    """Why these trained rows say the protocol learned nothing (else "")."""
+    from mbnas.training.proxy import load_data
+
+    done = [r for r in rows if r["state"] == "complete"]
+    classes = load_data(settings.protocol).num_classes
+    if not near_chance([r["val_acc"] for r in done], classes, settings.noise):
+        return ""
+    best = max(done, key=lambda r: r["val_acc"])
+    what = who or f"every trained network ({len(done)})"
+    text = (f"the proxy protocol learns nothing for {what}: the best, "
+            f"{best['name'] or 'trial ' + str(best['number'])}, reached "
+            f"{100 * best['val_acc']:.1f}% on {classes} classes, where chance is "
+            f"{100 / classes:.1f}%")
+    return text if who else (f"{text}; no winner can be named (raise --epochs or --subset, "
+                             "or check the data set)")
+
+
+def _confirm(settings: SearchSettings, study, train, session: str, common: dict, log) -> None:
+    """Phase 3: the best candidates and the widest MobileNets, retrained at the
+    confirmation protocol at several seeds (recorded: a resumed run trains the rest)."""
+    from mbnas.search import tune as mtune
+    from mbnas.search.study import Confirmations
+
+    confirm = settings.confirm
+    todo = []
+    for e in confirm_entries(settings, study.rows()):
+        for i in range(confirm.seeds):
+            p = confirm.protocol(settings.protocol, i)
+            p = dataclasses.replace(p, train=dataclasses.replace(
+                p.train, threads=train.threads, device=train.device))
+            todo.append((e.key, i, e.arch, p.to_dict()))
+    source = Confirmations(study, todo)
+    if not len(source):
+        return
+    epochs = confirm.protocol(settings.protocol, 0).train.epochs
+    log(f"phase 3: confirming {len(todo) // confirm.seeds} architecture(s) at "
+        f"{confirm.seeds} seeds, {epochs} epochs ({len(source)} training(s) to go)")
+    searcher = mtune.StudySearcher(source, count=len(source), protocol={}, weights_dir=None)
+    mtune.run_trials(searcher, name=f"confirm-{session}", early_stopping=False,
+                     label="confirmation", **{**common, "epochs": epochs})
+
+
+def confirm_entries(settings: SearchSettings, rows: list[dict]):
+    return entries(rows, settings.confirm, settings.budget, resolution=settings.resolution,
+                   num_classes=settings.num_classes)
+
+
+def confirmation_summary(settings: SearchSettings, study) -> dict | None:
+    """The confirmed figures (mean ± spread per entry) and the verdict, if any ran."""
+    from mbnas.search.study import Confirmations
+
+    results: dict[str, list[float]] = {}
+    for (key, _), acc in sorted(Confirmations.results(study).items()):
+        results.setdefault(key, []).append(acc)
+    if not results:
+        return None
+    rows = summarize(confirm_entries(settings, study.rows()), results)
+    p = settings.confirm.protocol(settings.protocol, 0)
+    return {"protocol": {"epochs": p.train.epochs, "subset": p.subset,
+                         "seeds": settings.confirm.seeds},
+            "rows": rows, "verdict": verdict(rows)}
+
+
+def _finish(settings: SearchSettings, study, run_dir: Path, interrupted: list[int],
+            seeds: list[str], near_chance_why: str) -> SearchOutcome:
     rows = study.rows()
     write_trials_csv(rows, run_dir / "trials.csv")
-    winner = study.winner()
+    proxy_winner = study.winner()
+    winner = proxy_winner
+    confirmation = None if near_chance_why else confirmation_summary(settings, study)
+    if confirmation and confirmation["verdict"].get("winner"):
+        label = confirmation["verdict"]["winner"]  # "trial N"
+        winner = next(r for r in rows if f"trial {r['number']}" == label)
+    if near_chance_why:
+        winner = None
     references = [r for r in rows if r["role"] == "reference"]
     front = study.pareto_front()
-    best = {"budget": study.budget, "winner": winner, "references": references,
-            "pareto_front": front}
+    best = {"budget": study.budget, "winner": winner, "proxy_winner": proxy_winner,
+            "confirmation": confirmation, "near_chance": near_chance_why,
+            "references": references, "pareto_front": front}
     _write_text(run_dir / "best.json", json.dumps(best, indent=2) + "\n")
-    return SearchOutcome(run_dir, winner, references, front, rows, interrupted, seeds)
+    return SearchOutcome(run_dir, winner, references, front, rows, interrupted, seeds,
+                         confirmation, near_chance_why)

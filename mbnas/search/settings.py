@@ -13,6 +13,7 @@ from pathlib import Path
 from mbnas.arch.seeds import REFERENCES
 from mbnas.arch.spec import NUM_CLASSES
 from mbnas.errors import MbnasError
+from mbnas.search.confirm import NOISE, ConfirmSettings
 from mbnas.training.protocol import Protocol
 from mbnas.units import format_count, parse_count
 
@@ -42,6 +43,8 @@ class SearchSettings:
     faults: dict[int, str] = field(default_factory=dict)
     references: tuple[str, ...] = REFERENCES
     keep_weights: str = KEEP_WEIGHTS
+    confirm: ConfirmSettings = field(default_factory=ConfirmSettings)
+    noise: float = NOISE  # the protocol's seed spread, for the near-chance test
 
     def __post_init__(self) -> None:
         for what, value, allowed in (("objective", self.objective, OBJECTIVES),

@@ -434,6 +434,9 @@ class Confirmations:
     def report(self, number: int, val_acc: float, epoch: int) -> None:
         pass
 
+    def running(self, number: int, *, attempts: list[dict]) -> None:
+        pass
+
     def tell(self, number: int, *, status: str, val_acc: float = 0.0, epochs: int = 0,
              seconds: float = 0.0, error: str = "", train_seconds: float = 0.0,
              **_) -> None:

@@ -1,0 +1,91 @@
+"""The confirmation phase end to end (real Ray and Optuna, the generated data set): what it
+retrains, the figures it reports, and that a killed confirmation resumes without
+repeating a training."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import statistics
+import subprocess
+import time
+
+import optuna
+import pytest
+from cli import command, env, run
+from test_search_e2e import search_args
+
+pytestmark = pytest.mark.slow
+
+# Priced at 32 px and 10 classes, so that V1 x0.5 and V2 x0.75 fit the 6M budget.
+CONFIRM = ("--resolution", "32", "--num-classes", "10", "--references", "none",
+           "--confirm-top", "2", "--confirm-seeds", "2", "--confirm-epochs", "1",
+           "--no-early-stopping")
+
+
+def confirmations(run_dir) -> list:
+    study = optuna.load_study(study_name="confirmation",
+                              storage=f"sqlite:///{run_dir / 'study.db'}")
+    return study.get_trials(deepcopy=False)
+
+
+def test_the_winner_is_confirmed_at_several_seeds_beside_the_widest_mobilenets(tmp_path):
+    result = run(*search_args(tmp_path, "c", 3, *CONFIRM, confirm=True))
+    assert result.returncode == 0, result.stderr[-3000:]
+    best = json.loads((tmp_path / "c" / "best.json").read_text())
+    rows = {r["label"]: r for r in best["confirmation"]["rows"]}
+    assert {"mobilenet_v1 x0.5", "mobilenet_v2 x0.75"} <= set(rows)
+    candidates = [r for r in rows.values() if r["kind"] == "candidate"]
+    assert len(candidates) == 2 and all(r["seeds"] == 2 for r in rows.values())
+    recorded = confirmations(tmp_path / "c")
+    assert len(recorded) == 2 * len(rows)
+    for label, r in rows.items():  # mean and spread over the seeds, as recorded
+        accs = [t.value for t in recorded if t.user_attrs["entry"] == label.replace(" ", "-")]
+        assert r["mean"] == pytest.approx(statistics.fmean(accs))
+        assert r["spread"] == pytest.approx(statistics.stdev(accs))
+    verdict = best["confirmation"]["verdict"]
+    winner = max(candidates, key=lambda r: r["mean"])
+    assert verdict["winner"] == winner["label"] == f"trial {best['winner']['number']}"
+    assert verdict["beats_mobilenet"] == (verdict["lead"] > 2 * verdict["noise"])
+    assert "±" in result.stdout and verdict["text"] in result.stdout
+    shown = run("show", str(tmp_path / "c"))
+    assert shown.returncode == 0 and verdict["text"] in shown.stdout
+
+    # Nothing new to do: a rerun trains nothing and reports the same.
+    again = run(*search_args(tmp_path, "c", 3, *CONFIRM, confirm=True))
+    assert again.returncode == 0 and "phase 3" not in again.stderr
+    assert len(confirmations(tmp_path / "c")) == len(recorded)
+
+
+def test_a_killed_confirmation_resumes_without_repeating_a_training(tmp_path):
+    args = search_args(tmp_path, "k", 2, *CONFIRM, "--confirm-epochs", "2", confirm=True)
+    proc = subprocess.Popen(command(*args), env=env(), start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run_dir = tmp_path / "k"
+    try:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            if (run_dir / "study.db").exists():
+                try:
+                    if confirmations(run_dir):
+                        break
+                except (KeyError, ValueError, optuna.exceptions.OptunaError):
+                    pass
+            assert proc.poll() is None, "the search ended before its confirmation began"
+            time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    before = {(t.user_attrs["entry"], t.user_attrs["seed_index"]): t.value
+              for t in confirmations(run_dir)}
+    assert 1 <= len(before) < 8  # the kill landed while the confirmation was training
+    result = run(*args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    after = {(t.user_attrs["entry"], t.user_attrs["seed_index"]): t.value
+             for t in confirmations(run_dir)}
+    assert len(confirmations(run_dir)) == len(after) == 8  # each training once
+    assert all(after[k] == v for k, v in before.items())  # nothing finished was redone
+    assert f"{8 - len(before)} training(s) to go" in result.stderr
