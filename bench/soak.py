@@ -116,8 +116,10 @@ def check_records(run_dir: Path, trials: int, keep_best: int) -> list[str]:
     by_number = {int(r["number"]): r for r in rows if r["role"] != "reference"}
     if sorted(by_number) != [t.number for t in study.trials]:
         problems.append("trials.csv and the study hold different trials")
-    states = {optuna.trial.TrialState.COMPLETE: {"complete"},
-              optuna.trial.TrialState.PRUNED: {"stopped", "over_budget"},
+    # A repeat (an architecture trained already, answered from that trial) is told to
+    # Optuna with the original's value, or as pruned when the original has none.
+    states = {optuna.trial.TrialState.COMPLETE: {"complete", "repeat"},
+              optuna.trial.TrialState.PRUNED: {"stopped", "over_budget", "repeat"},
               optuna.trial.TrialState.FAIL: {"failed", "diverged"}}
     for t in study.trials:
         row = by_number.get(t.number)
@@ -130,6 +132,10 @@ def check_records(run_dir: Path, trials: int, keep_best: int) -> list[str]:
         if t.state == optuna.trial.TrialState.COMPLETE and not math.isclose(
                 float(row["val_acc"]), t.value):
             problems.append(f"trial {t.number}: val_acc differs")
+        if row["state"] == "repeat":
+            original = by_number.get(int(row["role"].removeprefix("repeat of #")))
+            if not original or original["arch"] != row["arch"] or original["state"] == "repeat":
+                problems.append(f"trial {t.number}: a repeat without its original")
     lost = [r["number"] for r in rows if r["state"] in ("running", "queued", "interrupted")]
     failed = [r["number"] for r in rows if r["state"] in ("failed", "diverged")]
     if counted(rows) != trials or lost or failed:

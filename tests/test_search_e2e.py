@@ -60,8 +60,12 @@ def check_run_is_consistent(run_dir: Path, trials: int,
         assert t.state != optuna.trial.TrialState.RUNNING
         assert row["arch"] == t.user_attrs["arch"]
         assert int(row["macs"]) == t.user_attrs["macs"] == macs(decode(row["arch"]))
+        if row["state"] == "repeat":  # answered from the trial that trained it, untrained
+            original = by_number[row["role"].removeprefix("repeat of #")]
+            assert original["arch"] == row["arch"] and original["state"] != "repeat"
+            assert row["val_acc"] == original["val_acc"] and row["epochs"] == "0"
         if t.state == optuna.trial.TrialState.COMPLETE:
-            assert row["state"] == "complete"
+            assert row["state"] in ("complete", "repeat")
             assert float(row["val_acc"]) == pytest.approx(t.value)
             assert int(row["macs"]) <= BUDGET  # every completed trial is within budget
             assert t.constraints["macs_over_budget"] <= 0
