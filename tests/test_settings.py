@@ -1,0 +1,55 @@
+"""Search settings are honoured or refused in one line, never silently replaced."""
+
+import dataclasses
+
+import pytest
+
+from mbnas.errors import MbnasError
+from mbnas.search.run import trial_resources
+from mbnas.search.settings import SearchSettings
+from mbnas.training.protocol import Protocol, TrainConfig
+
+
+def settings(device="auto", threads=None, **kwargs) -> SearchSettings:
+    protocol = Protocol(train=TrainConfig(device=device, threads=threads))
+    return SearchSettings(budget=300_000_000, protocol=protocol, **kwargs)
+
+
+CPU_ONLY = {"CPU": 2.0}
+ONE_GPU = {"CPU": 16.0, "GPU": 1.0}
+
+
+@pytest.mark.parametrize(("kwargs", "resources", "expected"), [
+    ({}, CPU_ONLY, (2.0, 0.0)),
+    ({"concurrency": 2}, CPU_ONLY, (1.0, 0.0)),
+    ({}, ONE_GPU, (16.0, 1.0)),  # a GPU per trial where there are GPUs
+    ({"device": "cpu"}, ONE_GPU, (16.0, 0.0)),  # --device cpu keeps trials off the GPU
+    ({"gpus_per_trial": 0.5, "concurrency": 2}, ONE_GPU, (8.0, 0.5)),
+    ({"threads": 1, "cpus_per_trial": 1}, CPU_ONLY, (1, 0.0)),
+])
+def test_resources_follow_the_options(kwargs, resources, expected):
+    assert trial_resources(settings(**kwargs), resources) == expected
+
+
+@pytest.mark.parametrize(("kwargs", "resources", "message"), [
+    ({"device": "cuda"}, CPU_ONLY, "--device cuda was asked for but the Ray cluster has 0 GPUs"),
+    ({"device": "cuda", "gpus_per_trial": 0}, ONE_GPU, "--gpus-per-trial is 0"),
+    ({"device": "cpu", "gpus_per_trial": 1}, ONE_GPU, "--device cpu contradicts"),
+    ({"gpus_per_trial": 2}, ONE_GPU, "asks for GPUs the cluster does not have"),
+    ({"cpus_per_trial": 4}, CPU_ONLY, "more than the cluster's 2 CPUs"),
+    ({"threads": 2, "concurrency": 2}, CPU_ONLY, "--threads 2 is more than the 1 CPUs"),
+])
+def test_contradictions_are_refused(kwargs, resources, message):
+    with pytest.raises(MbnasError, match=message):
+        trial_resources(settings(**kwargs), resources)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"objective": "speed"}, "objective: 'speed' is not allowed"),
+    ({"sampler": "grid"}, "sampler: 'grid' is not allowed"),
+    ({"trials": 0}, "--trials: 0 must be at least 1"),
+    ({"keep_weights": "some"}, "--keep-weights: 'some' is not allowed"),
+])
+def test_bad_settings_name_the_option(change, message):
+    with pytest.raises(MbnasError, match=message):
+        dataclasses.replace(SearchSettings(budget=1), **change)
