@@ -71,7 +71,7 @@ def counted(rows: list[dict]) -> int:
 def run_search(runs: Path, trials: int, concurrency: int, keep: str,
                per_tune_run: int | None) -> tuple[list[Sample], float]:
     args = ["search", "--budget", "6M", "--space", str(TINY), "--dataset", "synthetic",
-            "--epochs", "2", "--lr", "0.5", "--batch-size", "32", "--no-confirm",
+            "--epochs", "2", "--lr", "0.2", "--batch-size", "32", "--no-confirm",
             "--trials", str(trials), "--concurrency", str(concurrency),
             "--cpus-per-trial", "1", "--threads", "1", "--references", "none",
             "--keep-weights", keep, "--runs-dir", str(runs), "--name", "soak"]
