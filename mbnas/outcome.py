@@ -61,6 +61,7 @@ class TrialRecord:
     train_seconds: float = 0.0  # of which training and validation epochs
     error: str = ""
     checkpoint: str = ""  # the trained proxy weights, where kept
+    weights: str = ""  # "kept", why they were not kept, or "" (never trained to the end)
 
     @property
     def label(self) -> str:
@@ -93,7 +94,8 @@ class TrialRecord:
                    epochs=number(row.get("epochs")),
                    seconds=number(row.get("seconds"), float, 0.0),
                    train_seconds=number(row.get("train_seconds"), float, 0.0),
-                   error=row.get("error", "") or "", checkpoint=row.get("checkpoint", "") or "")
+                   error=row.get("error", "") or "", checkpoint=row.get("checkpoint", "") or "",
+                   weights=row.get("weights", "") or "")
 
 
 COLUMNS = tuple(f.name for f in dataclasses.fields(TrialRecord))

@@ -341,6 +341,7 @@ def _references(text: str) -> tuple[str, ...]:
 
 
 def _summary_table(outcome) -> str:
+    from mbnas.outcome import Status
     from mbnas.units import format_count
 
     rows = []
@@ -350,7 +351,7 @@ def _summary_table(outcome) -> str:
     rows += [(f"{r['name']} (reference)", r) for r in outcome.references]
     lines = [f"{'':<26}{'val acc':>9}{'MACs':>10}{'params':>9}  arch"]
     for label, r in rows:
-        acc = f"{100 * r['val_acc']:.2f}%" if r["state"] == "complete" else r["state"]
+        acc = f"{100 * r['val_acc']:.2f}%" if r["state"] == Status.COMPLETE else r["state"]
         lines.append(f"{label:<26}{acc:>9}{format_count(r['macs']):>10}"
                      f"{format_count(r['params'], 2):>9}  {r['arch']}")
     return "\n".join(lines)
@@ -360,6 +361,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from mbnas.cli.report import confirmation_table
+    from mbnas.outcome import Status
     from mbnas.search.confirm import ConfirmSettings
     from mbnas.search.run import run_search
     from mbnas.search.settings import SearchSettings
@@ -391,9 +393,9 @@ def _cmd_search(args: argparse.Namespace) -> int:
         print(f"mbnas: error: {outcome.near_chance}", file=sys.stderr)
         return 1
     counted = [r for r in outcome.rows if r["role"] != "reference"
-               and r["state"] not in ("over_budget", "interrupted", "queued", "running")]
+               and Status(r["state"]).counted]
     if outcome.winner is None:
-        failed = [r for r in counted if r["state"] in ("failed", "diverged")]
+        failed = [r for r in counted if Status(r["state"]).failed]
         if counted and len(failed) == len(counted):
             first = failed[0]["error"] or failed[0]["state"]
             print(f"mbnas: error: every search trial failed (first: {first}); see "

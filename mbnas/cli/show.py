@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from mbnas.outcome import Status
 from mbnas.search.runs import read_best, read_trials
 from mbnas.units import format_count
 
@@ -37,7 +38,7 @@ def plot(rows: list[dict], budget: int, front: list[dict], path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
-    done = [r for r in rows if r["state"] == "complete"]
+    done = [r for r in rows if r["state"] == Status.COMPLETE]
     search = [r for r in done if r["role"] != "reference"]
     refs = [r for r in done if r["role"] == "reference"]
     ax.scatter([r["macs"] / 1e6 for r in search], [100 * r["val_acc"] for r in search],
@@ -105,7 +106,7 @@ def show(run: str | Path) -> str:
         parts += [confirmation_table(confirmation), ""]
     parts += [_weights_line(rows), ""]
     for r in best.get("references", []):
-        acc = f"{100 * r['val_acc']:.2f}%" if r["state"] == "complete" else r["state"]
+        acc = f"{100 * r['val_acc']:.2f}%" if r["state"] == Status.COMPLETE else r["state"]
         parts.append(f"reference {r['name']}: {acc} at {format_count(r['macs'])} MACs "
                      f"(same protocol; references are never the winner)")
     image = plot(rows, best["budget"], best.get("pareto_front", []), run / "accuracy_vs_macs.png")

@@ -27,20 +27,19 @@ from mbnas.arch.cost import count
 from mbnas.arch.encoding import encode
 from mbnas.arch.seeds import seed, with_overrides
 from mbnas.errors import MbnasError
+from mbnas.outcome import COLUMNS, Status
 from mbnas.search.confirm import entries, near_chance, summarize, verdict
 from mbnas.search.settings import SearchSettings, check_name, keep_best
 from mbnas.search.space import SearchSpace, resolve_space
 from mbnas.units import format_count
 
-CSV_COLUMNS = ["number", "name", "role", "state", "arch", "macs", "params", "val_acc", "epochs",
-               "seconds", "train_seconds", "error", "checkpoint", "weights"]
 KEEP_WEIGHTS = "best:5"  # plus the seed candidates and the references: see keep_best()
 
 
 def _weights_kept(rows: list[dict], policy: str, objective: str) -> set[str]:
     """The trial keys (``trial-7``, ``reference-NAME``) whose weights ``policy`` keeps."""
     best = keep_best(policy)
-    done = [r for r in rows if r["state"] == "complete" and r["checkpoint"]]
+    done = [r for r in rows if r["state"] == Status.COMPLETE and r["checkpoint"]]
     if best is None:
         return {_key(r) for r in done}
     if best == 0:
@@ -65,7 +64,7 @@ def drop_weights(study, policy: str) -> list[dict]:
     a crash leaves at worst a file that the next run deletes); the rows after it."""
     rows = study.rows()
     keep = _weights_kept(rows, policy, study.objective)
-    drop = [r for r in rows if r["checkpoint"] and r["state"] == "complete"
+    drop = [r for r in rows if r["checkpoint"] and r["state"] == Status.COMPLETE
             and _key(r) not in keep]
     if not drop:
         return rows
@@ -131,7 +130,7 @@ def _write_text(path: Path, text: str) -> None:
 def write_trials_csv(rows: list[dict], path: Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     with tmp.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
     os.replace(tmp, path)
@@ -303,7 +302,7 @@ def _near_chance(settings: SearchSettings, rows: list[dict], who: str = "") -> s
     """Why these trained rows say the protocol learned nothing (else "")."""
     from mbnas.training.proxy import load_data
 
-    done = [r for r in rows if r["state"] == "complete"]
+    done = [r for r in rows if r["state"] == Status.COMPLETE]
     classes = load_data(settings.protocol).num_classes
     if not near_chance([r["val_acc"] for r in done], classes, settings.noise):
         return ""

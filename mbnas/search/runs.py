@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from mbnas.errors import MbnasError
+from mbnas.outcome import Status, TrialRecord
 
 
 def is_run(path: str | Path) -> bool:
@@ -32,20 +33,17 @@ def check_run(path: str | Path) -> Path:
 
 
 def read_trials(run: str | Path) -> list[dict]:
-    """The rows of ``trials.csv`` with numbers parsed."""
+    """The rows of ``trials.csv``, parsed as :class:`~mbnas.outcome.TrialRecord` rows (a
+    search trial's number as text, "" for a reference)."""
     path = check_run(run) / "trials.csv"
     try:
         with path.open(newline="") as f:
-            rows = list(csv.DictReader(f))
-    except (OSError, csv.Error) as err:
+            records = [TrialRecord.from_row(row) for row in csv.DictReader(f)]
+    except (OSError, csv.Error, KeyError, ValueError) as err:
         raise MbnasError(f"cannot read {path}: {err}") from None
+    rows = [r.to_row() for r in records]
     for row in rows:
-        row["macs"] = int(row["macs"] or 0)
-        row["params"] = int(row["params"] or 0)
-        row["val_acc"] = float(row["val_acc"]) if row["val_acc"] not in ("", "nan") \
-            else float("nan")
-        row["epochs"] = int(row["epochs"] or 0)
-        row["seconds"] = float(row["seconds"] or 0)
+        row["number"] = str(row["number"])
     return rows
 
 
@@ -68,7 +66,7 @@ def pick_trial(run: str | Path, which: str = "best") -> dict:
         which = str(winner["number"])
     for row in rows:
         if (which.isdigit() and row["number"] == which) or (row["name"] and row["name"] == which):
-            if row["state"] != "complete":
+            if row["state"] != Status.COMPLETE:
                 why = f": {row['error']}" if row["error"] else ""
                 raise MbnasError(f"trial {which} of {str(run)!r} is {row['state']}{why}; "
                                  f"export a completed one: {_completed(rows)}")
@@ -78,5 +76,5 @@ def pick_trial(run: str | Path, which: str = "best") -> dict:
 
 
 def _completed(rows: list[dict]) -> str:
-    done = [r["number"] or r["name"] for r in rows if r["state"] == "complete"]
+    done = [r["number"] or r["name"] for r in rows if r["state"] == Status.COMPLETE]
     return ", ".join(done) if done else "none"

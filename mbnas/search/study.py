@@ -26,7 +26,7 @@ from mbnas.arch.cost import count
 from mbnas.arch.encoding import decode, encode
 from mbnas.arch.spec import NUM_CLASSES, Arch
 from mbnas.errors import MbnasError
-from mbnas.outcome import Exhausted, Status
+from mbnas.outcome import Exhausted, Status, TrialRecord
 from mbnas.search.settings import OBJECTIVES, SAMPLERS
 from mbnas.search.space import SearchSpace
 
@@ -258,11 +258,11 @@ class RunStudy:
             attrs["attempts"] = attempts
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
-        if status == "complete":
+        if status == Status.COMPLETE:
             macs = trial.user_attrs["macs"]
             values = [val_acc, macs / 1e6] if self.objective == "pareto" else val_acc
             self.study.tell(trial, values)
-        elif status == "stopped":
+        elif status == Status.STOPPED:
             self.study.tell(trial, state=TrialState.PRUNED)
         else:
             self.study.tell(trial, state=TrialState.FAIL)
@@ -290,7 +290,7 @@ class RunStudy:
                  "status": status, "val_acc": val_acc, "epochs": epochs, "seconds": seconds,
                  "train_seconds": train_seconds, "error": error, "checkpoint": checkpoint,
                  "role": "reference"}
-        ok = status == "complete"
+        ok = status == Status.COMPLETE
         self.references.add_trial(optuna.trial.create_trial(
             state=TrialState.COMPLETE if ok else TrialState.FAIL,
             value=val_acc if ok else None, user_attrs=attrs))
@@ -324,7 +324,7 @@ class RunStudy:
         break ties); never a reference."""
         best = None
         for row in self.rows():
-            if row["role"] == "reference" or row["state"] != "complete":
+            if row["role"] == "reference" or row["state"] != Status.COMPLETE:
                 continue
             if row["macs"] > self.budget:
                 continue
@@ -334,7 +334,8 @@ class RunStudy:
 
     def pareto_front(self) -> list[dict]:
         """Completed search trials not beaten on both accuracy and MACs by another."""
-        done = [r for r in self.rows() if r["role"] != "reference" and r["state"] == "complete"]
+        done = [r for r in self.rows()
+                if r["role"] != "reference" and r["state"] == Status.COMPLETE]
         return sorted((r for r in done if not any(
             o["val_acc"] >= r["val_acc"] and o["macs"] <= r["macs"]
             and (o["val_acc"], -o["macs"]) != (r["val_acc"], -r["macs"]) for o in done)),
@@ -398,18 +399,20 @@ def status_of(t: optuna.trial.FrozenTrial) -> Status:
 
 
 def _row(t: optuna.trial.FrozenTrial, *, number, name: str, dropped: str | None) -> dict:
-    """``dropped``: why the trial's weights are no longer kept (None: not dropped)."""
+    """The trial as a :class:`~mbnas.outcome.TrialRecord` row; ``dropped``: why its
+    weights are no longer kept (None: not dropped)."""
     a = t.user_attrs
     val_acc = a.get("val_acc")
-    return {"number": number, "name": name, "role": a.get("role", "search"),
-            "state": status_of(t).value,
-            "arch": a.get("arch", ""), "macs": a.get("macs", 0), "params": a.get("params", 0),
-            "val_acc": float(val_acc) if val_acc is not None else math.nan,
-            "epochs": a.get("epochs", 0), "seconds": round(float(a.get("seconds", 0.0)), 2),
-            "train_seconds": round(float(a.get("train_seconds", 0.0)), 2),
-            "error": a.get("error", ""),
-            "checkpoint": "" if dropped else a.get("checkpoint", ""),
-            "weights": dropped or ("kept" if a.get("checkpoint") else "")}
+    return TrialRecord(
+        number=None if number == "" else number, name=name, role=a.get("role", "search"),
+        state=status_of(t), arch=a.get("arch", ""), macs=a.get("macs", 0),
+        params=a.get("params", 0),
+        val_acc=float(val_acc) if val_acc is not None else math.nan,
+        epochs=a.get("epochs", 0), seconds=round(float(a.get("seconds", 0.0)), 2),
+        train_seconds=round(float(a.get("train_seconds", 0.0)), 2),
+        error=a.get("error", ""), checkpoint="" if dropped else a.get("checkpoint", ""),
+        weights=dropped or ("kept" if a.get("checkpoint") else ""),
+    ).to_row()
 
 
 class Confirmations:

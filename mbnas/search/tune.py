@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mbnas.errors import MbnasError
-from mbnas.outcome import Exhausted
+from mbnas.outcome import Exhausted, Status
 
 # Ray reads these at import: no usage reporting, no new-style console tables.
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -104,7 +104,7 @@ def proxy_trial(config: dict) -> None:
                     torch.save(trainer.state_dict(), Path(folder) / STATE_FILE)
                     tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
     except Diverged as err:
-        tune.report({**base, "val_acc": 0.0, "status": "diverged", "error": str(err)})
+        tune.report({**base, "val_acc": 0.0, "status": Status.DIVERGED.value, "error": str(err)})
     except Exception as err:  # a trial's own failure is recorded, not retried
         message = f"{type(err).__name__}: {err}".splitlines()[0][:300]
         tune.report({**base, "val_acc": 0.0, "status": "failed", "error": message})
@@ -196,24 +196,24 @@ class StudySearcher(Searcher):
         else:
             status, message = result.get("status", "failed"), result.get("error", "")
             if status == "running":  # the scheduler stopped it early
-                status = "stopped"
+                status = Status.STOPPED
         self.study.tell(config["number"], status=status,
                         val_acc=float(result.get("val_acc", 0.0) or 0.0), epochs=epochs,
                         seconds=seconds, error=message,
                         train_seconds=float(result.get("train_seconds", 0.0) or 0.0),
                         node=str(result.get("node", "")), attempts=info.get("attempts"),
-                        checkpoint=config["weights_path"] if status == "complete" else "")
+                        checkpoint=config["weights_path"] if status == Status.COMPLETE else "")
         if self.after_tell:
             self.after_tell()
         t = self.tally
         t.running -= 1
         t.seconds.append(seconds)
-        if status == "complete":
+        if status == Status.COMPLETE:
             t.done += 1
             acc = float(result["val_acc"])
             if t.best_acc is None or acc > t.best_acc:
                 t.best_acc, t.best_macs = acc, config["macs"]
-        elif status == "stopped":
+        elif status == Status.STOPPED:
             t.stopped += 1
         else:
             t.failed += 1
