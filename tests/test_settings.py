@@ -53,3 +53,15 @@ def test_contradictions_are_refused(kwargs, resources, message):
 def test_bad_settings_name_the_option(change, message):
     with pytest.raises(MbnasError, match=message):
         dataclasses.replace(SearchSettings(budget=1), **change)
+
+
+def test_a_local_search_on_cuda_without_a_gpu_is_refused_before_any_file(tmp_path):
+    import torch
+    from cli import assert_usage_error, run
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    result = run("search", "--budget", "300M", "--device", "cuda", "--runs-dir",
+                 str(tmp_path / "runs"))
+    assert_usage_error(result, "device: 'cuda' was asked for but no CUDA GPU is visible")
+    assert not (tmp_path / "runs").exists()

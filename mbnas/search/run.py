@@ -163,6 +163,10 @@ def prepare(settings: SearchSettings) -> tuple[SearchSpace, str]:
     from mbnas.training.proxy import load_data
 
     load_data(settings.protocol)  # a missing or malformed data set stops us here, exit 2
+    if settings.address is None and settings.protocol.train.device == "cuda":
+        from mbnas.training.trainer import pick_device
+
+        pick_device("cuda")  # no GPU here: refused before the run folder is made
     cheapest = space.cheapest(resolution=settings.resolution, num_classes=settings.num_classes)
     cheapest_macs = count(cheapest).macs
     if cheapest_macs > settings.budget:
