@@ -95,10 +95,10 @@ def show(run: str | Path) -> str:
         parts += [f"no winner: {best['near_chance']}", ""]
     elif winner:
         arch = decode(winner["arch"])
-        how = "confirmed" if confirmation and confirmation["verdict"].get("winner") \
-            else "by proxy accuracy alone (not confirmed)"
-        parts += [f"winner ({how}): trial {winner['number']} ({winner['role']}), proxy val "
-                  f"acc {100 * winner['val_acc']:.2f}%", f"  {winner['arch']}", "",
+        how = "confirmed, see below" if confirmation and confirmation["verdict"].get("winner") \
+            else "by proxy accuracy alone, not confirmed"
+        parts += [f"winner: trial {winner['number']} ({winner['role']}), proxy val acc "
+                  f"{100 * winner['val_acc']:.2f}% ({how})", f"  {winner['arch']}", "",
                   stage_table(arch, layer_costs(arch)), ""]
     else:
         parts += ["no winner yet: no search trial finished within budget", ""]
