@@ -341,6 +341,7 @@ def _cmd_fidelity(args: argparse.Namespace) -> int:
     out = Path(args.out or f"runs/fidelity/{protocol.dataset}-{protocol.subset or 'all'}"
                            f"x{t.epochs}")
     command = "mbnas " + shlex.join(sys.argv[1:])
+    fid.check_out_dir(out, protocol)
     from mbnas.training.proxy import load_data
 
     data = load_data(protocol)  # a missing data set stops us before any output

@@ -214,6 +214,16 @@ def _fingerprint(protocol: Protocol) -> dict:
     return data
 
 
+def _flat(data: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
 def check_out_dir(out_dir: Path, protocol: Protocol) -> None:
     """Refuse to mix protocols in one folder (the rows would not be comparable)."""
     path = out_dir / "protocol.json"
@@ -224,9 +234,10 @@ def check_out_dir(out_dir: Path, protocol: Protocol) -> None:
     except (ValueError, KeyError):
         raise MbnasError(f"{path} is damaged; move {out_dir} away or pick another --out") \
             from None
-    if stored != _fingerprint(protocol):
-        changed = sorted(k for k in set(stored) | set(_fingerprint(protocol))
-                         if stored.get(k) != _fingerprint(protocol).get(k))
+    asked = _flat(_fingerprint(protocol))
+    stored = _flat(stored) if isinstance(stored, dict) else {}
+    if stored != asked:
+        changed = sorted(k for k in set(stored) | set(asked) if stored.get(k) != asked.get(k))
         raise MbnasError(f"{out_dir} holds trainings under another protocol (differs in "
                          f"{', '.join(changed)}); rerun with the same options to resume, or "
                          "pick another --out")
