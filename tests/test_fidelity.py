@@ -161,9 +161,12 @@ def test_fidelity_end_to_end_writes_tables_and_resumes(tmp_path):
         (["--proxy-adapt", "half"], ["--proxy-adapt", "invalid choice"]),
         (["--proxy-resolution", "4"], ["--proxy-resolution", "at least 8"]),
         (["--jobs", "0"], ["--jobs"]),
+        (["--reference", "{bad}"], ["not a fidelity table"]),
     ],
 )
 def test_bad_fidelity_input_is_one_line_and_exit_2(tmp_path, args, needles):
+    (tmp_path / "bad.csv").write_text("name,seed\nv2,zero\n")
+    args = [a.replace("{bad}", str(tmp_path / "bad.csv")) for a in args]
     result = run("fidelity", "--dataset", "synthetic", "--out", str(tmp_path / "out"), *args)
     assert_usage_error(result, *needles)
     assert not (tmp_path / "out").exists()

@@ -326,9 +326,7 @@ def _cmd_fidelity(args: argparse.Namespace) -> int:
         if not reference.is_file():
             reference = None
     from mbnas.search.space import resolve_space
-    from mbnas.training.trainer import pick_device
 
-    pick_device(protocol.train.device)
     panel = fid.canonical_members(models)
     if args.panel_size:
         panel += fid.space_members(resolve_space(args.space), budget=args.panel_budget,
@@ -343,6 +341,9 @@ def _cmd_fidelity(args: argparse.Namespace) -> int:
     command = "mbnas " + shlex.join(sys.argv[1:])
     fid.check_out_dir(out, protocol)
     from mbnas.training.proxy import load_data
+    from mbnas.training.trainer import pick_device
+
+    pick_device(protocol.train.device)
 
     data = load_data(protocol)  # a missing data set stops us before any output
 

@@ -185,12 +185,16 @@ def read_rows(path: Path) -> list[dict]:
     with path.open(newline="") as f:
         lines = [line for line in f if not line.startswith("#")]
     rows = []
-    for row in csv.DictReader(lines):
-        for key in ("macs", "params", "seed"):
-            row[key] = int(row[key])
-        for key in ("imagenet_top1", "val_acc", "test_acc", "train_s"):
-            row[key] = float(row[key]) if row[key] not in ("", None) else math.nan
-        rows.append(row)
+    try:
+        for row in csv.DictReader(lines):
+            for key in ("macs", "params", "seed"):
+                row[key] = int(row[key])
+            for key in ("imagenet_top1", "val_acc", "test_acc", "train_s"):
+                row[key] = float(row[key]) if row[key] not in ("", None) else math.nan
+            rows.append(row)
+    except (KeyError, TypeError, ValueError) as err:
+        raise MbnasError(f"{path}: not a fidelity table (row {len(rows) + 1}: "
+                         f"{type(err).__name__} {err}); columns: {', '.join(COLUMNS)}") from None
     return rows
 
 
