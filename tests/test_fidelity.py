@@ -4,6 +4,7 @@ on the generated data set (a tiny panel, one epoch)."""
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 
 import pytest
@@ -131,6 +132,8 @@ def test_fidelity_end_to_end_writes_tables_and_resumes(tmp_path):
     assert "[4/4] space-1 seed 1: val" in first.stderr
     assert "seed spread of proxy val accuracy over 2 seed(s)" in first.stdout
     assert (out / "summary.csv").exists() and "# Proxy fidelity" in (out / "fidelity.md").read_text()
+    figures = json.loads((out / "figures.json").read_text())["figures"]
+    assert figures["trainings"] == 4 and figures["pooled_std"] >= 0
     assert fid.reference_command(ref).startswith("mbnas fidelity --dataset synthetic")
     assert len(fid.read_rows(ref)) == 4
 

@@ -371,7 +371,7 @@ def _cmd_fidelity(args: argparse.Namespace) -> int:
     print("\n".join(fid.figures_lines(report.figures)))
     if reference:
         print(f"reference: {reference} (made by: {fid.reference_command(reference)})")
-    print(f"saved {out}/fidelity.csv, summary.csv and fidelity.md")
+    print(f"saved {out}/fidelity.csv, summary.csv, fidelity.md and figures.json")
     return 0
 
 

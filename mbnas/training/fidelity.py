@@ -21,6 +21,7 @@ it ends; a rerun of the same command skips the rows already there.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 import os
@@ -252,8 +253,6 @@ def run_trainings(panel: list[Member], protocol: Protocol, seeds: Sequence[int],
                   log: Callable[[str], None] = print, progress=None) -> list[dict]:
     """Train every (member, seed) not yet in ``out_dir/fidelity.csv``; returns all rows of
     the panel.  With ``jobs`` > 1, that many worker processes train at once."""
-    import dataclasses
-
     check_out_dir(out_dir, protocol)
     out_dir.mkdir(parents=True, exist_ok=True)
     meta = out_dir / "protocol.json"
@@ -467,7 +466,8 @@ def figures_lines(f: dict) -> list[str]:
 
 def write_report(report: Report, out_dir: Path, *, protocol: Protocol, command: str,
                  reference_command: str = "") -> None:
-    """``summary.csv`` (one row per architecture) and ``fidelity.md`` in ``out_dir``."""
+    """``summary.csv`` (one row per architecture), ``fidelity.md`` and ``figures.json``
+    (the panel's figures; NaN where not measured) in ``out_dir``."""
     shown = [{k: v for k, v in t.items() if k != "arch"} for t in report.table]
     with (out_dir / ".summary.csv.tmp").open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(report.table[0]) if report.table else [])
@@ -489,3 +489,10 @@ def write_report(report: Report, out_dir: Path, *, protocol: Protocol, command: 
     tmp = out_dir / ".fidelity.md.tmp"
     tmp.write_text(text)
     os.replace(tmp, out_dir / "fidelity.md")
+    figures = {k: (dataclasses.asdict(v) if isinstance(v, Spread) else v)
+               for k, v in report.figures.items()}
+    tmp = out_dir / ".figures.json.tmp"
+    tmp.write_text(json.dumps({"command": command, "reference_command": reference_command,
+                               "protocol": _fingerprint(protocol), "figures": figures},
+                              indent=2) + "\n")
+    os.replace(tmp, out_dir / "figures.json")
