@@ -131,7 +131,8 @@ def test_fidelity_end_to_end_writes_tables_and_resumes(tmp_path):
     assert all(r["status"] == "ok" and 0 <= r["val_acc"] <= 100 for r in rows)
     assert "[4/4] space-1 seed 1: val" in first.stderr
     assert "seed spread of proxy val accuracy over 2 seed(s)" in first.stdout
-    assert (out / "summary.csv").exists() and "# Proxy fidelity" in (out / "fidelity.md").read_text()
+    assert (out / "summary.csv").exists()
+    assert "# Proxy fidelity" in (out / "fidelity.md").read_text()
     figures = json.loads((out / "figures.json").read_text())["figures"]
     assert figures["trainings"] == 4 and figures["pooled_std"] >= 0
     assert fid.reference_command(ref).startswith("mbnas fidelity --dataset synthetic")

@@ -348,9 +348,10 @@ def summarise(rows: list[dict], reference: list[dict] | None = None) -> Report:
         s = spread([r["val_acc"] for r in group])
         last = spread([_mean_of_last(r["val_accs"], LAST_EPOCHS) for r in group])
         table.append({
-            "name": first["name"], "group": first["group"], "macs_M": round(first["macs"] / 1e6, 1),
-            "params_M": round(first["params"] / 1e6, 2), "imagenet_top1": first["imagenet_top1"],
-            "val_mean": round(s.mean, 2), "val_std": round(s.std, 2), "val_range": round(s.range, 2),
+            "name": first["name"], "group": first["group"],
+            "macs_M": round(first["macs"] / 1e6, 1), "params_M": round(first["params"] / 1e6, 2),
+            "imagenet_top1": first["imagenet_top1"], "val_mean": round(s.mean, 2),
+            "val_std": round(s.std, 2), "val_range": round(s.range, 2),
             "seeds": s.n, f"last{LAST_EPOCHS}_mean": round(last.mean, 2),
             "reference": round(statistics.fmean(ref_acc[arch]), 2) if arch in ref_acc
             else math.nan,
