@@ -30,6 +30,27 @@ def test_proxy_gives_only_the_first_stride_2_layer_stride_1():
     assert [s.stride for s in proxy.stages] == [1, 1, 2, 2, 1, 2, 1]
 
 
+@pytest.mark.parametrize(("adapt", "output_stride"), [("none", 32), ("stem", 16), ("first2", 8)])
+def test_proxy_adaptation_gives_the_first_stride_2_layers_stride_1(adapt, output_stride):
+    target = parse_arch("mobilenet_v2")
+    proxy = proxy_arch(target, resolution=28, num_classes=10, adapt=adapt)
+    assert proxy.output_stride == output_stride
+    assert [s.repeats for s in proxy.stages] == [s.repeats for s in target.stages]
+
+
+def test_proxy_resolution_resizes_every_split_once():
+    from mbnas.training.proxy import load_data
+
+    protocol = Protocol(dataset="synthetic", subset=None, val_size=200,
+                        train=TrainConfig(epochs=1, batch_size=32, threads=1,
+                                          proxy_resolution=24))
+    data = load_data(protocol)
+    assert data.size == 24 and data.val.images.shape[-2:] == data.test.images.shape[-2:] == (24, 24)
+    assert data.train.images.dtype == torch.uint8
+    trainer = proxy_trainer(decode(TINY), protocol)
+    assert trainer.arch.resolution == 24 and trainer.fit().status == "ok"
+
+
 def tiny_protocol(**train) -> Protocol:
     config = {"epochs": 2, "batch_size": 32, "threads": 1, "lr": 0.05, **train}
     return Protocol(dataset="synthetic", subset=None, val_size=200,

@@ -14,6 +14,9 @@ from mbnas.errors import MbnasError
 
 DEVICES = ("auto", "cpu", "cuda")
 DATASETS = ("fashion-mnist", "cifar10", "cifar100", "folder", "synthetic")
+# How a target spec is adapted to small images (mbnas.training.proxy): how many of its
+# leading stride-2 layers train at stride 1.
+ADAPTATIONS = {"none": 0, "stem": 1, "first2": 2}
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,8 @@ class TrainConfig:
     threads: int | None = None
     channels_last: bool = True
     amp: bool = True  # CUDA only
+    proxy_resolution: int | None = None  # images resized to this side; None: the data's own
+    proxy_adapt: str = "stem"  # a key of ADAPTATIONS
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -43,6 +48,15 @@ class TrainConfig:
                              f"{', '.join(DEVICES)}")
         if self.threads is not None and self.threads < 1:
             raise MbnasError(f"threads: {self.threads} must be at least 1")
+        if self.warmup_epochs < 0:
+            raise MbnasError(f"warm-up: {self.warmup_epochs} epochs is not allowed; it must "
+                             "be 0 or more")
+        if self.proxy_resolution is not None and self.proxy_resolution < 8:
+            raise MbnasError(f"proxy resolution: {self.proxy_resolution} px is not allowed; "
+                             "it must be at least 8")
+        if self.proxy_adapt not in ADAPTATIONS:
+            raise MbnasError(f"proxy adaptation: {self.proxy_adapt!r} is not allowed; choose "
+                             f"one of {', '.join(ADAPTATIONS)}")
 
 
 DEFAULT_DATASET = "fashion-mnist"

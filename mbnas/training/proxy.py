@@ -10,6 +10,11 @@ giving the first downsampling stage stride 1 costs 3x the time on a 2-core CPU.)
 Everything else (blocks, kernels, expansions, depths, widths, shortcuts) is the
 target's.  The same rule applies to seeds and candidates alike; budgets are
 always priced on the unadapted target spec.
+
+Both are protocol options (``--proxy-adapt``, ``--proxy-resolution``): ``none`` keeps
+the target's strides, ``first2`` also gives the second stride-2 layer stride 1
+(output stride 8, ~3x the time); a proxy resolution resizes every split once, at load
+(e.g. 28 px Fashion-MNIST to 32 px, so that five halvings divide it evenly).
 """
 
 from __future__ import annotations
@@ -18,33 +23,61 @@ import dataclasses
 import functools
 
 from mbnas.arch.spec import Arch
-from mbnas.training.protocol import Protocol
+from mbnas.training.protocol import ADAPTATIONS, Protocol
 
 
-def proxy_arch(arch: Arch, *, resolution: int, num_classes: int) -> Arch:
-    """``arch`` as trained on ``resolution`` px images with ``num_classes`` classes."""
+def proxy_arch(arch: Arch, *, resolution: int, num_classes: int, adapt: str = "stem") -> Arch:
+    """``arch`` as trained on ``resolution`` px images with ``num_classes`` classes: its
+    first ``ADAPTATIONS[adapt]`` stride-2 layers (stem first, then stages) at stride 1."""
+    left = ADAPTATIONS[adapt]
     stem, stages = arch.stem, list(arch.stages)
-    if stem.stride > 1:
+    if left and stem.stride > 1:
         stem = dataclasses.replace(stem, stride=1)
-    else:
-        for i, stage in enumerate(stages):
-            if stage.stride > 1:
-                stages[i] = dataclasses.replace(stage, stride=1)
-                break
+        left -= 1
+    for i, stage in enumerate(stages):
+        if left and stage.stride > 1:
+            stages[i] = dataclasses.replace(stage, stride=1)
+            left -= 1
     return dataclasses.replace(arch, stem=stem, stages=tuple(stages), resolution=resolution,
                                num_classes=num_classes)
 
 
 @functools.lru_cache(maxsize=2)
-def _load(dataset: str, data_dir: str | None, val_size: int, subset: int | None):
+def _load(dataset: str, data_dir: str | None, val_size: int, subset: int | None,
+          resolution: int | None):
     from mbnas.data import load_dataset
 
-    return load_dataset(dataset, data_dir, val_size=val_size, subset=subset)
+    data = load_dataset(dataset, data_dir, val_size=val_size, subset=subset,
+                        image_size=resolution or 32)
+    if resolution and resolution != data.size:
+        data = resized(data, resolution)
+    return data
+
+
+def resized(data, size: int):
+    """``data`` with every split resized to ``size`` x ``size`` (bilinear, antialiased when
+    shrinking), still uint8; mean and std are measured again on the resized ``train``."""
+    import torch.nn.functional as F
+
+    from mbnas.data import ImageSet
+    from mbnas.data._sets import channel_stats
+
+    def resize(images):
+        out = F.interpolate(images.float(), size=(size, size), mode="bilinear",
+                            align_corners=False, antialias=size < images.shape[-1])
+        return out.round_().clamp_(0, 255).to(images.dtype)
+
+    splits = {k: ImageSet(resize(getattr(data, k).images), getattr(data, k).labels)
+              for k in ("train", "val", "test")}
+    mean, std = channel_stats(splits["train"].images)
+    return dataclasses.replace(data, **splits, mean=mean, std=std)
 
 
 def load_data(protocol: Protocol):
-    """The protocol's data set, loaded once per process (Ray reuses worker processes)."""
-    return _load(protocol.dataset, protocol.data_dir, protocol.val_size, protocol.subset)
+    """The protocol's data set at its proxy resolution, loaded once per process (Ray reuses
+    worker processes)."""
+    return _load(protocol.dataset, protocol.data_dir, protocol.val_size, protocol.subset,
+                 protocol.train.proxy_resolution)
 
 
 def proxy_trainer(arch: Arch, protocol: Protocol, *, progress=None):
@@ -53,7 +86,8 @@ def proxy_trainer(arch: Arch, protocol: Protocol, *, progress=None):
     from mbnas.training.trainer import Trainer, seed_everything
 
     data = load_data(protocol)
-    proxy = proxy_arch(arch, resolution=data.size, num_classes=data.num_classes)
+    proxy = proxy_arch(arch, resolution=data.size, num_classes=data.num_classes,
+                       adapt=protocol.train.proxy_adapt)
     seed_everything(protocol.train.seed)
     trainer = Trainer(build(proxy), data, protocol.train, progress=progress)
     trainer.arch = proxy
