@@ -128,7 +128,7 @@ def test_fidelity_end_to_end_writes_tables_and_resumes(tmp_path):
     rows = fid.read_rows(out / "fidelity.csv")
     assert sorted((r["name"], r["seed"]) for r in rows) == [
         ("mobilenet_v1 0.25", 0), ("mobilenet_v1 0.25", 1), ("space-1", 0), ("space-1", 1)]
-    assert all(r["status"] == "ok" and 0 <= r["val_acc"] <= 100 for r in rows)
+    assert all(r["status"] == "complete" and 0 <= r["val_acc"] <= 100 for r in rows)
     assert "[4/4] space-1 seed 1: val" in first.stderr
     assert "seed spread of proxy val accuracy over 2 seed(s)" in first.stdout
     assert (out / "summary.csv").exists()

@@ -48,7 +48,7 @@ def test_proxy_resolution_resizes_every_split_once():
     assert data.size == 24 and data.val.images.shape[-2:] == data.test.images.shape[-2:] == (24, 24)
     assert data.train.images.dtype == torch.uint8
     trainer = proxy_trainer(decode(TINY), protocol)
-    assert trainer.arch.resolution == 24 and trainer.fit().status == "ok"
+    assert trainer.arch.resolution == 24 and trainer.fit().status is Status.COMPLETE
 
 
 def tiny_protocol(**train) -> Protocol:

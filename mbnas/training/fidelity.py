@@ -37,6 +37,7 @@ from mbnas.arch.encoding import decode, encode
 from mbnas.arch.seeds import parse_arch
 from mbnas.arch.spec import Arch
 from mbnas.errors import MbnasError
+from mbnas.outcome import Status
 from mbnas.training.baseline import PUBLISHED, kendall_tau, markdown_table
 from mbnas.training.protocol import Protocol
 
@@ -162,12 +163,12 @@ def train_member(member: Member, protocol: Protocol, *, test: bool = False,
     cost = count(member.arch)
     trainer = proxy_trainer(member.arch, protocol, progress=progress)
     result = trainer.fit()
-    ok = result.status == "ok"
+    ok = result.status is Status.COMPLETE
     test_acc = 100 * trainer.evaluate(load_data(protocol).test) if ok and test else math.nan
     return {"name": member.name, "group": member.group, "arch": encode(member.arch),
             "macs": cost.macs, "params": cost.params,
             "imagenet_top1": math.nan if member.top1 is None else member.top1,
-            "seed": protocol.train.seed, "status": result.status,
+            "seed": protocol.train.seed, "status": result.status.value,
             "val_acc": round(100 * result.val_acc, 2) if ok else math.nan,
             "val_accs": ";".join(f"{100 * e.val_acc:.2f}" for e in result.epochs),
             "test_acc": round(test_acc, 2), "train_s": round(time.perf_counter() - start, 1)}
@@ -270,7 +271,7 @@ def run_trainings(panel: list[Member], protocol: Protocol, seeds: Sequence[int],
     def finished(i: int, row: dict) -> None:
         rows.append(row)
         write_rows(rows, path)  # after each training: nothing lost
-        acc = f"{row['val_acc']:.2f}%" if row["status"] == "ok" else row["status"]
+        acc = f"{row['val_acc']:.2f}%" if _ok(row) else row["status"]
         log(f"[{i}/{len(todo)}] {row['name']} seed {row['seed']}: val {acc} "
             f"({row['macs'] / 1e6:.1f}M MACs) in {row['train_s']}s")
 
@@ -336,11 +337,11 @@ def summarise(rows: list[dict], reference: list[dict] | None = None) -> Report:
     the panel's figures (seed spread, taus, pair agreement) in ``figures``."""
     by_arch: dict[str, list[dict]] = {}
     for r in rows:
-        if r["status"] == "ok":
+        if _ok(r):
             by_arch.setdefault(r["arch"], []).append(r)
     ref_acc = {}
     for r in reference or []:
-        if r["status"] == "ok":
+        if _ok(r):
             ref_acc.setdefault(r["arch"], []).append(r["val_acc"])
     table = []
     for arch, group in by_arch.items():
@@ -497,3 +498,8 @@ def write_report(report: Report, out_dir: Path, *, protocol: Protocol, command: 
                                "protocol": _fingerprint(protocol), "figures": figures},
                               indent=2) + "\n")
     os.replace(tmp, out_dir / "figures.json")
+
+
+def _ok(row: dict) -> bool:
+    """Whether a row's training completed ("ok" in tables written before mbnas.outcome)."""
+    return row["status"] in (Status.COMPLETE, "ok")
