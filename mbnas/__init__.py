@@ -5,13 +5,12 @@
 
 from __future__ import annotations
 
+from mbnas._version import __version__
 from mbnas.arch.cost import Cost, count
 from mbnas.arch.encoding import decode, encode
 from mbnas.arch.seeds import parse_arch
 from mbnas.arch.spec import Arch, Head, Stage, Stem
 from mbnas.errors import MbnasError
-
-__version__ = "0.1.0"
 
 __all__ = ["Arch", "Cost", "Head", "MbnasError", "Stage", "Stem", "build", "count", "decode",
            "encode", "load", "parse_arch", "__version__"]

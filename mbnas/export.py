@@ -214,7 +214,7 @@ def _docstring(arch: Arch, class_name: str, weights_state: str | None,
 
 
 def _version() -> str:
-    from mbnas import __version__
+    from mbnas._version import __version__
 
     return __version__
 

@@ -17,6 +17,7 @@ import inspect
 import textwrap
 from typing import ClassVar, NamedTuple
 
+from mbnas.arch.channels import scale_channels
 from mbnas.errors import MbnasError
 
 # Stage options that only some kinds take, with the value meaning "not used".
@@ -87,8 +88,6 @@ class Block(NamedTuple):
 def squeeze_channels(hidden: int) -> int:
     """V3's squeeze width: a quarter of the SE block's input, rounded to a multiple of 8
     (torchvision's ``_make_divisible(c // 4, 8)``)."""
-    from mbnas.arch.spec import scale_channels
-
     return scale_channels(hidden // 4, 1.0, "divisible8")
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from mbnas.arch.channels import scale_channels
 from mbnas.arch.kinds import Block, Conv, conv_out, kind, stage_kinds
 from mbnas.errors import MbnasError
 
@@ -196,23 +197,6 @@ def _check_resolution(arch: Arch) -> None:
             f"(output stride {arch.output_stride}): a stride-2 layer would meet a 1x1 map; "
             f"use a resolution of at least {need}"
         )
-
-
-def scale_channels(channels: int, width: float, rounding: str) -> int:
-    """The one place channel counts are scaled by the width multiplier.
-
-    ``divisible8`` is MobileNetV2's rule: round to the nearest multiple of 8,
-    never below 8 and never more than 10% below ``channels * width``.
-    ``truncate`` is MobileNetV1's (tf-slim): ``int(channels * width)``.
-    """
-    value = channels * width
-    if rounding == "truncate":
-        # round() first so that 0.29 * 100 gives 29, not 28.
-        return max(1, int(round(value, 9)))
-    scaled = max(8, int(value + 4) // 8 * 8)
-    if scaled < 0.9 * value:
-        scaled += 8
-    return scaled
 
 
 # --- resolved layers (named tuples: resolving is on the budget-check path) ---

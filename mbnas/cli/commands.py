@@ -637,7 +637,7 @@ def _formats(text: str) -> tuple[str, ...]:
 
 def make_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="mbnas", description="Neural architecture search over MobileNets.")
-    from mbnas import __version__
+    from mbnas._version import __version__
 
     parser.add_argument("--version", action="version", version=f"mbnas {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
