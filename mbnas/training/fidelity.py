@@ -370,6 +370,7 @@ def _figures(table: list[dict], by_arch: dict[str, list[dict]]) -> dict:
     f["architectures"] = len(table)
     f["trainings"] = sum(len(g) for g in by_arch.values())
     f["pooled_std"] = pooled_std([[r["val_acc"] for r in g] for g in by_arch.values()])
+    f["architectures_with_seeds"] = sum(len(g) > 1 for g in by_arch.values())
     ranges = [t["val_range"] for t in table if t["seeds"] > 1]
     f["mean_range"] = statistics.fmean(ranges) if ranges else math.nan
     f["max_range"] = max(ranges) if ranges else math.nan
@@ -383,25 +384,16 @@ def _figures(table: list[dict], by_arch: dict[str, list[dict]]) -> dict:
         f["tau_reference"] = kendall_tau([t["val_mean"] for t in ref], refs)
         f[f"tau_reference_last{LAST_EPOCHS}"] = kendall_tau(
             [t[f"last{LAST_EPOCHS}_mean"] for t in ref], refs)
-        per_seed = []
-        for s in seeds:
-            have = [t for t in ref if s in t["_by_seed"]]
-            if len(have) >= 2:
-                per_seed.append(kendall_tau([t["_by_seed"][s]["val_acc"] for t in have],
-                                            [t["reference"] for t in have]))
-        f["tau_reference_per_seed"] = spread(per_seed)
+        # One seed alone is what a search sees; only seeds that trained every architecture.
+        complete = [s for s in seeds if all(s in t["_by_seed"] for t in ref)]
+        f["tau_reference_per_seed"] = spread([
+            kendall_tau([t["_by_seed"][s]["val_acc"] for t in ref], refs) for s in complete])
         pairs = matched_pairs([t["macs_M"] for t in ref])
         f["matched_pairs"] = len(pairs)
         f["pair_agreement"] = pair_agreement([t["val_mean"] for t in ref], refs, pairs)
-        per_seed_pairs = []
-        for s in seeds:
-            have = [t for t in ref if s in t["_by_seed"]]
-            p = matched_pairs([t["macs_M"] for t in have])
-            if p:
-                per_seed_pairs.append(pair_agreement(
-                    [t["_by_seed"][s]["val_acc"] for t in have],
-                    [t["reference"] for t in have], p))
-        f["pair_agreement_per_seed"] = spread(per_seed_pairs)
+        f["pair_agreement_per_seed"] = spread([
+            pair_agreement([t["_by_seed"][s]["val_acc"] for t in ref], refs, pairs)
+            for s in complete])
         space = [t for t in ref if t["group"] == "space"]
         if len(space) >= 2:
             f["tau_reference_space"] = kendall_tau([t["val_mean"] for t in space],
@@ -439,7 +431,8 @@ def _fmt(value, digits: int = 3) -> str:
 def figures_lines(f: dict) -> list[str]:
     """The panel's figures as plain-text lines (also the markdown list)."""
     lines = [f"seed spread of proxy val accuracy over {len(f['seeds'])} seed(s) "
-             f"({', '.join(map(str, f['seeds']))}), {f['architectures']} architectures: "
+             f"({', '.join(map(str, f['seeds']))}), {f['architectures_with_seeds']} of "
+             f"{f['architectures']} architectures at two or more: "
              f"pooled std {_fmt(f['pooled_std'], 2)} points, max-min mean "
              f"{_fmt(f['mean_range'], 2)}, largest {_fmt(f['max_range'], 2)}"]
     if f.get("reference_n", 0) >= 2:
