@@ -75,3 +75,29 @@ def test_the_confirmation_protocol_and_its_checks():
         ConfirmSettings(seeds=1)
     with pytest.raises(MbnasError, match="--confirm-top"):
         ConfirmSettings(top=-1)
+
+
+def test_a_mobilenet_that_is_a_candidate_is_confirmed_once():
+    # The search starts from the widest V2 within budget; when it is a top candidate, the
+    # MobileNet row shares its trainings (not a second, identical set) and is no rival.
+    v2 = parse_arch("mobilenet_v2", width=0.75)
+    rows = [row(0, 0.80, parse_arch("mobilenet_v2", width=0.35)), row(1, 0.78, v2),
+            row(2, 0.81, parse_arch("mobilenet_v2", width=0.5))]
+    picked = entries(rows, ConfirmSettings(top=2), 300_000_000, resolution=None,
+                     num_classes=1000)
+    assert [e.label for e in picked] == ["trial 2", "trial 0", "mobilenet_v1 x0.5",
+                                         "mobilenet_v2 x0.75"]
+    assert picked[-1].same_as == "" and picked[-1].key == "mobilenet_v2-x0.75"
+    picked = entries(rows, ConfirmSettings(top=3), 300_000_000, resolution=None,
+                     num_classes=1000)
+    mobilenet_v2 = picked[-1]
+    assert mobilenet_v2.same_as == "trial 1" and mobilenet_v2.key == "trial-1"
+    assert len({e.key for e in picked}) == len(picked) - 1  # trained once, listed twice
+    # If that shared architecture is the confirmed best, it does not beat itself.
+    summary = summarize(picked, {"trial-2": [0.80, 0.80], "trial-0": [0.79, 0.79],
+                                 "mobilenet_v1-x0.5": [0.78, 0.78], "trial-1": [0.85, 0.86]})
+    assert [r["seeds"] for r in summary] == [2, 2, 2, 2, 2]
+    assert summary[-1]["val_accs"] == [0.85, 0.86]
+    v = verdict(summary)
+    assert v["winner"] == "trial 1" and not v["beats_mobilenet"]
+    assert "is mobilenet_v2 x0.75 itself" in v["text"]

@@ -66,7 +66,8 @@ def confirmation_table(confirmation: dict) -> str:
         mean = (f"{100 * r['mean']:.2f} ± {100 * r['spread']:.2f}%" if r["seeds"]
                 else "not trained")
         proxy = "" if math.isnan(r["proxy_val_acc"]) else f"{100 * r['proxy_val_acc']:.2f}%"
-        body.append([r["label"], mean, str(r["seeds"]), proxy, format_count(r["macs"]),
+        label = f"{r['label']} (= {r['same_as']})" if r.get("same_as") else r["label"]
+        body.append([label, mean, str(r["seeds"]), proxy, format_count(r["macs"]),
                      format_count(r["params"], 2)])
     table = _text_table(header, body, right={1, 2, 3, 4, 5})
     return (f"confirmation: {p['epochs']} epochs on {subset}, {p['seeds']} seeds "

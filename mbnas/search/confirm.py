@@ -81,10 +81,12 @@ class Entry:
     kind: str  # "candidate" or "mobilenet"
     arch: Arch
     proxy_val_acc: float  # its search-protocol score (nan for a MobileNet not in the run)
+    same_as: str = ""  # a MobileNet that is also a candidate: that candidate's label
 
     @property
     def key(self) -> str:
-        return self.label.replace(" ", "-")
+        """Names its trainings; an architecture listed twice is trained once."""
+        return (self.same_as or self.label).replace(" ", "-")
 
 
 def widest_within(name: str, budget: int, *, resolution: int | None,
@@ -101,7 +103,9 @@ def widest_within(name: str, budget: int, *, resolution: int | None,
 def entries(rows: list[dict], settings: ConfirmSettings, budget: int, *,
             resolution: int | None, num_classes: int) -> list[Entry]:
     """What to confirm: the ``top`` best search trials by proxy accuracy (distinct
-    architectures, within budget, trained to the end) and the widest V1 and V2 that fit."""
+    architectures, within budget, trained to the end) and the widest V1 and V2 that fit.
+    A MobileNet that is one of those trials (the search starts from them) shares its
+    trainings: no architecture is confirmed twice."""
     done = [r for r in rows if r["role"] != "reference" and r["state"] == Status.COMPLETE
             and r["macs"] <= budget and not math.isnan(r["val_acc"])]
     done.sort(key=lambda r: (-r["val_acc"], r["macs"], r["number"]))
@@ -112,15 +116,15 @@ def entries(rows: list[dict], settings: ConfirmSettings, budget: int, *,
             picked.append(Entry(f"trial {r['number']}", "candidate", decode(r["arch"]),
                                 r["val_acc"]))
     by_arch = {r["arch"]: r for r in done}
-    from mbnas.arch.encoding import encode
-
+    candidates = {_encode(e.arch): e.label for e in picked}
     for name in MOBILENETS:
         arch = widest_within(name, budget, resolution=resolution, num_classes=num_classes)
         if arch is None:
             continue
-        row = by_arch.get(encode(arch))
+        row = by_arch.get(_encode(arch))
         picked.append(Entry(f"{name} x{arch.width:g}", "mobilenet", arch,
-                            row["val_acc"] if row else math.nan))
+                            row["val_acc"] if row else math.nan,
+                            same_as=candidates.get(_encode(arch), "")))
     return picked
 
 
@@ -134,7 +138,8 @@ def summarize(entries_: list[Entry], results: dict[str, list[float]]) -> list[di
     rows = []
     for e in entries_:
         accs = results.get(e.key, [])
-        rows.append({"label": e.label, "kind": e.kind, "arch": _encode(e.arch),
+        rows.append({"label": e.label, "kind": e.kind, "same_as": e.same_as,
+                     "arch": _encode(e.arch),
                      "macs": count(e.arch).macs, "params": count(e.arch).params,
                      "proxy_val_acc": e.proxy_val_acc, "val_accs": accs,
                      "mean": statistics.fmean(accs) if accs else math.nan,
@@ -157,6 +162,12 @@ def verdict(rows: list[dict]) -> dict:
                        "compare with)")
         return out
     best = max(mobilenets, key=lambda r: r["mean"])
+    if best.get("same_as") == winner["label"]:
+        out.update(best_mobilenet=best["label"], mobilenet_mean=best["mean"], lead=0.0,
+                   noise=winner["spread"], beats_mobilenet=False)
+        out["text"] = (f"the search's best, {winner['label']}, is {best['label']} itself: "
+                       f"{_pm(winner)}")
+        return out
     lead = winner["mean"] - best["mean"]
     noise = max(winner["spread"], best["spread"])
     beats = lead > LEAD_IN_SPREADS * noise

@@ -328,7 +328,9 @@ def _confirm(settings: SearchSettings, study, train, session: str, common: dict,
 
     confirm = settings.confirm
     todo = []
-    for e in confirm_entries(settings, study.rows()):
+    # A MobileNet that is also a candidate shares the candidate's key: trained once.
+    unique = {e.key: e for e in confirm_entries(settings, study.rows())}.values()
+    for e in unique:
         for i in range(confirm.seeds):
             p = confirm.protocol(settings.protocol, i)
             p = dataclasses.replace(p, train=dataclasses.replace(
