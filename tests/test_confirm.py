@@ -101,3 +101,13 @@ def test_a_mobilenet_that_is_a_candidate_is_confirmed_once():
     v = verdict(summary)
     assert v["winner"] == "trial 1" and not v["beats_mobilenet"]
     assert "is mobilenet_v2 x0.75 itself" in v["text"]
+
+
+def test_the_noise_is_pooled_over_every_confirmed_architecture():
+    # Two seeds of one architecture can agree by luck; the pooled spread does not trust it.
+    e = [Entry("trial 1", "candidate", V2, 0.8), Entry("trial 2", "candidate", V2, 0.8),
+         Entry("mobilenet_v2 x1", "mobilenet", V2, 0.8)]
+    v = verdict(summarize(e, {"trial-1": [0.90, 0.90], "trial-2": [0.80, 0.86],
+                              "mobilenet_v2-x1": [0.88, 0.88]}))
+    assert v["noise"] == pytest.approx(math.sqrt(0.0018 / 3))
+    assert not v["beats_mobilenet"] and "pooled seed spread" in v["text"]

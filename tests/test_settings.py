@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from mbnas.errors import MbnasError
-from mbnas.search.run import trial_resources
+from mbnas.search.run import one_per_core, trial_resources
 from mbnas.search.settings import SearchSettings
 from mbnas.training.protocol import Protocol, TrainConfig
 
@@ -29,6 +29,20 @@ ONE_GPU = {"CPU": 16.0, "GPU": 1.0}
 ])
 def test_resources_follow_the_options(kwargs, resources, expected):
     assert trial_resources(settings(**kwargs), resources) == expected
+
+
+@pytest.mark.parametrize(("kwargs", "resources", "gpus", "expected"), [
+    ({}, CPU_ONLY, 0.0, 2),  # left to mbnas: references and confirmation one per core
+    ({}, {"CPU": 1.0}, 0.0, 0),  # one core: nothing to split
+    ({}, ONE_GPU, 1.0, 0),  # on GPUs they run like the search's trials
+    ({"concurrency": 2}, CPU_ONLY, 0.0, 0),  # the user's choices are kept everywhere
+    ({"cpus_per_trial": 2}, CPU_ONLY, 0.0, 0),
+    ({"threads": 2}, CPU_ONLY, 0.0, 0),
+    ({"address": "auto"}, CPU_ONLY, 0.0, 0),  # a cluster's CPUs are the user's business
+])
+def test_fixed_phases_train_one_network_per_core_only_where_left_to_mbnas(
+        kwargs, resources, gpus, expected):
+    assert one_per_core(settings(**kwargs), resources, gpus) == expected
 
 
 @pytest.mark.parametrize(("kwargs", "resources", "message"), [

@@ -20,6 +20,7 @@ from mbnas.arch.seeds import seed, with_overrides
 from mbnas.arch.spec import Arch
 from mbnas.errors import MbnasError
 from mbnas.outcome import Status
+from mbnas.stats import pooled_std
 from mbnas.training.protocol import Protocol
 
 # The MobileNets a winner must beat: the widest of each that fits the budget.
@@ -149,7 +150,8 @@ def summarize(entries_: list[Entry], results: dict[str, list[float]]) -> list[di
 
 def verdict(rows: list[dict]) -> dict:
     """The confirmed winner and whether its lead over the best MobileNet is more than
-    :data:`LEAD_IN_SPREADS` seed spreads (else it is a tie, said plainly)."""
+    :data:`LEAD_IN_SPREADS` seed spreads, pooled over the confirmed architectures (else it
+    is a tie, said plainly)."""
     candidates = [r for r in rows if r["kind"] == "candidate" and r["seeds"]]
     mobilenets = [r for r in rows if r["kind"] == "mobilenet" and r["seeds"]]
     if not candidates:
@@ -162,25 +164,29 @@ def verdict(rows: list[dict]) -> dict:
                        "compare with)")
         return out
     best = max(mobilenets, key=lambda r: r["mean"])
+    # Two seeds say little about one architecture's spread (|a - b| / sqrt 2); the
+    # protocol's seed noise is one figure, pooled over every confirmed architecture.
+    noise = pooled_std([r["val_accs"] for r in rows if not r.get("same_as")])
+    noise = 0.0 if math.isnan(noise) else noise
     if best.get("same_as") == winner["label"]:
         out.update(best_mobilenet=best["label"], mobilenet_mean=best["mean"], lead=0.0,
-                   noise=winner["spread"], beats_mobilenet=False)
+                   noise=noise, beats_mobilenet=False)
         out["text"] = (f"the search's best, {winner['label']}, is {best['label']} itself: "
                        f"{_pm(winner)}")
         return out
     lead = winner["mean"] - best["mean"]
-    noise = max(winner["spread"], best["spread"])
     beats = lead > LEAD_IN_SPREADS * noise
     out.update(best_mobilenet=best["label"], mobilenet_mean=best["mean"], lead=lead,
                noise=noise, beats_mobilenet=beats)
     if beats:
         out["text"] = (f"{winner['label']} beats {best['label']}: {_pm(winner)} against "
                        f"{_pm(best)}, a lead of {100 * lead:.2f} points, more than "
-                       f"{LEAD_IN_SPREADS:g}x the seed spread ({100 * noise:.2f})")
+                       f"{LEAD_IN_SPREADS:g}x the pooled seed spread ({100 * noise:.2f})")
     elif lead > 0:
         out["text"] = (f"{winner['label']} leads {best['label']} by {100 * lead:.2f} points "
                        f"({_pm(winner)} against {_pm(best)}), within the noise: under "
-                       f"{LEAD_IN_SPREADS:g}x the seed spread of {100 * noise:.2f}. A tie.")
+                       f"{LEAD_IN_SPREADS:g}x the pooled seed spread of {100 * noise:.2f}. "
+                       "A tie.")
     else:
         out["text"] = (f"{best['label']} is at least as good as the search's best: "
                        f"{_pm(best)} against {_pm(winner)} for {winner['label']}")

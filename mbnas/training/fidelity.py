@@ -38,6 +38,7 @@ from mbnas.arch.seeds import parse_arch
 from mbnas.arch.spec import Arch
 from mbnas.errors import MbnasError
 from mbnas.outcome import Status
+from mbnas.stats import pooled_std
 from mbnas.training.baseline import PUBLISHED, kendall_tau, markdown_table
 from mbnas.training.protocol import Protocol
 
@@ -117,19 +118,6 @@ def spread(values: Sequence[float]) -> Spread:
         return Spread(math.nan, math.nan, math.nan, 0)
     std = statistics.stdev(values) if len(values) > 1 else math.nan
     return Spread(statistics.fmean(values), std, max(values) - min(values), len(values))
-
-
-def pooled_std(groups: Sequence[Sequence[float]]) -> float:
-    """The seed-to-seed standard deviation pooled over architectures (each with its own
-    mean): sqrt(sum of squared deviations / sum of (n - 1))."""
-    ss = dof = 0.0
-    for values in groups:
-        values = [v for v in values if v == v]
-        if len(values) > 1:
-            mean = statistics.fmean(values)
-            ss += sum((v - mean) ** 2 for v in values)
-            dof += len(values) - 1
-    return math.sqrt(ss / dof) if dof else math.nan
 
 
 def matched_pairs(macs: Sequence[float], tolerance: float = MAC_MATCH) -> list[tuple[int, int]]:
