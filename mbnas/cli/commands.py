@@ -756,7 +756,8 @@ def make_parser() -> argparse.ArgumentParser:
     c.add_argument("--confirm-seeds", type=_int_at_least(2), default=ConfirmSettings.seeds,
                    help=f"seeds per architecture (default {ConfirmSettings.seeds})")
     c.add_argument("--confirm-epochs", type=_positive_int,
-                   help=f"epochs (default {ConfirmSettings.epoch_factor}x --epochs)")
+                   help=f"epochs (default {ConfirmSettings.epoch_factor:g}x --epochs, "
+                        "rounded up)")
     c.add_argument("--confirm-subset", type=_positive_int,
                    help="training images (default: the search's --subset)")
     c.add_argument("--no-confirm", action="store_true",
