@@ -28,9 +28,9 @@ class SearchSettings:
     budget: int
     name: str = ""
     space: str | None = None
-    # The quick start may take 20 minutes on 2 cores: 16 trials and the confirmation
-    # took 25 min 20 s (references 2:49, search 11:04, confirmation 11:15; README).
-    trials: int = 12
+    # The quick start may take 20 minutes on 2 cores: with the confirmation, 16 trials
+    # took 25 min 20 s and 12 took 20 min 44 s and 20 min 47 s (bench/quickstart/).
+    trials: int = 10
     objective: str = "accuracy"
     sampler: str = "tpe"
     resolution: int | None = None
