@@ -28,8 +28,8 @@ class SearchSettings:
     budget: int
     name: str = ""
     space: str | None = None
-    # The quick start may take 20 minutes on 2 cores: with the confirmation, 16 trials
-    # took 25 min 20 s and 12 took 20 min 44 s and 20 min 47 s (bench/quickstart/).
+    # The quick start may take 20 minutes on 2 cores: with the confirmation, 10 trials
+    # took 17 min 4 s; 12 took 20 min 44-47 s and 16 took 25 min 20 s (bench/quickstart/).
     trials: int = 10
     objective: str = "accuracy"
     sampler: str = "tpe"
