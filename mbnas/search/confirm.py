@@ -129,10 +129,11 @@ def entries(rows: list[dict], settings: ConfirmSettings, budget: int, *,
         arch = widest_within(name, budget, resolution=resolution, num_classes=num_classes)
         if arch is None:
             continue
-        row = by_arch.get(_encode(arch))
+        encoded = _encode(arch)
+        row = by_arch.get(encoded)
         picked.append(Entry(f"{name} x{arch.width:g}", "mobilenet", arch,
                             row["val_acc"] if row else math.nan,
-                            same_as=candidates.get(_encode(arch), "")))
+                            same_as=candidates.get(encoded, "")))
     return picked
 
 
