@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import statistics
 import subprocess
 import time
+from contextlib import closing
 
 import optuna
 import pytest
@@ -28,6 +30,20 @@ def confirmations(run_dir) -> list:
     study = optuna.load_study(study_name="confirmation",
                               storage=f"sqlite:///{run_dir / 'study.db'}")
     return study.get_trials(deepcopy=False)
+
+
+def confirmation_started(run_dir) -> bool:
+    """Whether the confirmation has a trial yet, read without writing: Optuna's
+    load_study creates the schema, which would race the search creating it."""
+    uri = f"file:{run_dir / 'study.db'}?mode=ro"
+    try:
+        with closing(sqlite3.connect(uri, uri=True, timeout=1)) as db:
+            (count,) = db.execute(
+                "SELECT COUNT(*) FROM trials JOIN studies USING (study_id)"
+                " WHERE study_name = 'confirmation'").fetchone()
+    except sqlite3.Error:  # not created yet, or locked by the writer
+        return False
+    return count > 0
 
 
 def test_the_winner_is_confirmed_at_several_seeds_beside_the_widest_mobilenets(tmp_path):
@@ -66,12 +82,8 @@ def test_a_killed_confirmation_resumes_without_repeating_a_training(tmp_path):
     try:
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
-            if (run_dir / "study.db").exists():
-                try:
-                    if confirmations(run_dir):
-                        break
-                except (KeyError, ValueError, optuna.exceptions.OptunaError):
-                    pass
+            if confirmation_started(run_dir):
+                break
             assert proc.poll() is None, "the search ended before its confirmation began"
             time.sleep(0.2)
         os.killpg(proc.pid, signal.SIGKILL)
