@@ -77,6 +77,24 @@ def test_summarise_gives_the_panel_figures():
     assert f["tau_reference_last2"] == 1  # last two: mean(50, acc) keeps the order
 
 
+def test_summarise_says_how_far_the_reference_agrees_with_itself():
+    rows = [_row("a", 100, 0, 70), _row("b", 105, 0, 75), _row("c", 300, 0, 80)]
+    reference = [_row("a", 100, 0, 60), _row("b", 105, 0, 65), _row("c", 300, 0, 70),
+                 _row("a", 100, 1, 66), _row("b", 105, 1, 64), _row("c", 300, 1, 70)]
+    f = fid.summarise(rows, reference).figures
+    assert f["reference_architectures_with_seeds"] == 3
+    assert f["reference_pooled_std"] == pytest.approx(math.sqrt((18 + 0.5 + 0) / 3))
+    assert f["reference_seeds_compared"] == [0, 1]
+    assert f["tau_reference_seeds"] == pytest.approx(1 / 3)  # seed 1 swaps a and b
+    # the reference's mean: a 63 < b 64.5 < c 70, the proxy's order
+    assert f["tau_reference"] == f["tau_reference_same"] == 1
+    line = next(x for x in fid.figures_lines(f) if "against itself" in x)
+    assert "seeds 0 and 1 0.333" in line and "3 architectures" in line
+    one_seed = fid.summarise(rows, reference[:3]).figures
+    assert one_seed["reference_architectures_with_seeds"] == 0
+    assert not any("against itself" in x for x in fid.figures_lines(one_seed))
+
+
 def test_summarise_on_canonical_networks_compares_with_macs_and_params():
     rows = [_row("v1", 500, 0, 70, top1=70, group="canonical"),
             _row("v2", 300, 0, 80, top1=72, group="canonical"),

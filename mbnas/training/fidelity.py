@@ -327,10 +327,12 @@ def summarise(rows: list[dict], reference: list[dict] | None = None) -> Report:
     for r in rows:
         if _ok(r):
             by_arch.setdefault(r["arch"], []).append(r)
-    ref_acc = {}
+    ref_acc: dict[str, list[float]] = {}
+    ref_by_seed: dict[str, dict[int, float]] = {}
     for r in reference or []:
         if _ok(r):
             ref_acc.setdefault(r["arch"], []).append(r["val_acc"])
+            ref_by_seed.setdefault(r["arch"], {})[r["seed"]] = r["val_acc"]
     table = []
     for arch, group in by_arch.items():
         first = group[0]
@@ -348,6 +350,8 @@ def summarise(rows: list[dict], reference: list[dict] | None = None) -> Report:
         })
     table.sort(key=lambda t: (t["group"], -t["macs_M"]))
     figures = _figures(table, by_arch)
+    figures.update(_reference_figures(table, {t["arch"]: ref_by_seed.get(t["arch"], {})
+                                              for t in table}))
     for t in table:
         del t["_by_seed"]
     return Report(table, figures)
@@ -404,6 +408,25 @@ def _figures(table: list[dict], by_arch: dict[str, list[dict]]) -> dict:
     return f
 
 
+def _reference_figures(table: list[dict], ref_by_seed: dict[str, dict[int, float]]) -> dict:
+    """How far the reference agrees with itself: its seed spread, and Kendall's tau
+    between its first two seeds over the architectures it trained at both, beside the
+    proxy's tau over the same ones (a proxy cannot be expected to rank them better)."""
+    f: dict = {}
+    twice = [t for t in table if len(ref_by_seed[t["arch"]]) >= 2]
+    f["reference_architectures_with_seeds"] = len(twice)
+    f["reference_pooled_std"] = pooled_std([list(ref_by_seed[t["arch"]].values())
+                                            for t in table if ref_by_seed[t["arch"]]])
+    if len(twice) >= 2:
+        a, b = sorted(set.intersection(*(set(ref_by_seed[t["arch"]]) for t in twice)))[:2]
+        f["reference_seeds_compared"] = [a, b]
+        f["tau_reference_seeds"] = kendall_tau([ref_by_seed[t["arch"]][a] for t in twice],
+                                               [ref_by_seed[t["arch"]][b] for t in twice])
+        f["tau_reference_same"] = kendall_tau(
+            [t["val_mean"] for t in twice], [t["reference"] for t in twice])
+    return f
+
+
 def _fmt(value, digits: int = 3) -> str:
     if isinstance(value, Spread):
         if value.n == 0:
@@ -434,6 +457,15 @@ def figures_lines(f: dict) -> list[str]:
             f"MAC-matched pairs (within {MAC_MATCH:.0%} MACs) in the reference's order: "
             f"{_fmt(f['pair_agreement'], 2)} of {f['matched_pairs']} (seed mean); one seed "
             f"alone: {_fmt(f['pair_agreement_per_seed'], 2)}"]
+        if f.get("reference_architectures_with_seeds", 0) >= 2:
+            a, b = f["reference_seeds_compared"]
+            lines.append(
+                f"the reference against itself, over the "
+                f"{f['reference_architectures_with_seeds']} architectures it trained at two "
+                f"seeds: seed spread {_fmt(f['reference_pooled_std'], 2)} points, Kendall's "
+                f"tau between its seeds {a} and {b} {_fmt(f['tau_reference_seeds'])} "
+                f"(the proxy against the reference over the same: "
+                f"{_fmt(f['tau_reference_same'])})")
     else:
         lines.append("no reference for this panel: rank agreement not measured")
     if f.get("canonical_n", 0) >= 2:
