@@ -1,5 +1,6 @@
 """The confirmation's choices and statistics on known inputs."""
 
+import dataclasses
 import math
 
 import pytest
@@ -9,10 +10,13 @@ from mbnas.arch.encoding import encode
 from mbnas.arch.seeds import parse_arch
 from mbnas.errors import MbnasError
 from mbnas.search.confirm import (
+    NOISE,
     ConfirmSettings,
     Entry,
     entries,
+    measured_spread,
     near_chance,
+    proxy_noise_note,
     summarize,
     verdict,
     widest_within,
@@ -64,6 +68,23 @@ def test_near_chance():
     assert not near_chance([0.11, 0.40], 10, noise=0.005)
     assert near_chance([0.2], 10, noise=0.03)  # 4 x 3 points of noise: 12 points of margin
     assert not near_chance([], 10, noise=0.0)
+
+
+def test_a_proxy_accuracy_carries_the_measured_spread_of_its_protocol():
+    default = Protocol()
+    assert measured_spread(default) == NOISE
+    # Seed, device, threads and where the data lie do not change the protocol.
+    same = dataclasses.replace(default, data_dir="/data", train=dataclasses.replace(
+        default.train, seed=7, device="cpu", threads=1))
+    assert measured_spread(same) == NOISE
+    assert f"{100 * NOISE:.2f} points" in proxy_noise_note(same)
+    assert f"under {200 * NOISE:.1f} points" in proxy_noise_note(same)
+    for other in (dataclasses.replace(default, subset=12_000),
+                  dataclasses.replace(default, dataset="cifar10"),
+                  dataclasses.replace(default, train=dataclasses.replace(default.train,
+                                                                         epochs=5))):
+        assert measured_spread(other) is None
+        assert "not measured" in proxy_noise_note(other)
 
 
 def test_the_confirmation_protocol_and_its_checks():

@@ -123,6 +123,11 @@ def test_search_runs_resumes_and_shows(tmp_path):
     run_dir = tmp_path / "e2e"
     rows = check_run_is_consistent(run_dir, 4)
     assert "winner" in result.stdout and "mobilenet_v3_large (reference)" in result.stdout
+    # One-seed proxy accuracies say how far they can be trusted (the generated data set's
+    # protocol has no measured spread).
+    noise = json.loads((tmp_path / "e2e" / "best.json").read_text())["proxy_noise"]
+    assert "one training at one seed" in noise and "not measured" in noise
+    assert noise in result.stdout and noise in run("show", str(tmp_path / "e2e")).stdout
     assert any(r["role"].startswith("repair of #") for r in rows)  # over-budget samples repaired
     check_disk(run_dir, rows, best=1)
 

@@ -460,11 +460,13 @@ def _summary_table(outcome) -> str:
         confirmed = outcome.confirmation and outcome.confirmation["verdict"].get("winner")
         rows.append(("winner (confirmed)" if confirmed else "winner (proxy)", outcome.winner))
     rows += [(f"{r['name']} (reference)", r) for r in outcome.references]
-    lines = [f"{'':<26}{'val acc':>9}{'MACs':>10}{'params':>9}  arch"]
+    lines = [f"{'':<26}{'proxy val acc':>14}{'MACs':>10}{'params':>9}  arch"]
     for label, r in rows:
         acc = f"{100 * r['val_acc']:.2f}%" if r["state"] == Status.COMPLETE else r["state"]
-        lines.append(f"{label:<26}{acc:>9}{format_count(r['macs']):>10}"
+        lines.append(f"{label:<26}{acc:>14}{format_count(r['macs']):>10}"
                      f"{format_count(r['params'], 2):>9}  {r['arch']}")
+    if rows:
+        lines.append(outcome.proxy_noise)
     return "\n".join(lines)
 
 

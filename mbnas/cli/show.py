@@ -104,6 +104,8 @@ def show(run: str | Path) -> str:
         parts += ["no winner yet: no search trial finished within budget", ""]
     if confirmation:
         parts += [confirmation_table(confirmation), ""]
+    if best.get("proxy_noise"):  # runs before it was recorded have none
+        parts += [best["proxy_noise"], ""]
     parts += [_weights_line(rows), ""]
     for r in best.get("references", []):
         acc = f"{100 * r['val_acc']:.2f}%" if r["state"] == Status.COMPLETE else r["state"]

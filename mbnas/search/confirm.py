@@ -200,6 +200,26 @@ def verdict(rows: list[dict]) -> dict:
     return out
 
 
+def measured_spread(protocol: Protocol) -> float | None:
+    """The seed spread of proxy accuracy measured for ``protocol`` (``NOISE``) when it is
+    the default protocol (seed, device, threads and data folder aside); None where it has
+    not been measured."""
+    plain = dataclasses.replace(protocol, data_dir=None, train=dataclasses.replace(
+        protocol.train, seed=0, device="auto", threads=None))
+    return NOISE if plain == Protocol() else None
+
+
+def proxy_noise_note(protocol: Protocol) -> str:
+    """One line saying how far a one-seed proxy accuracy of ``protocol`` can be trusted."""
+    spread = measured_spread(protocol)
+    if spread is None:
+        return ("proxy val acc: one training at one seed; this protocol's seed spread is not "
+                "measured (`mbnas fidelity` with the same protocol options measures it)")
+    return (f"proxy val acc: one training at one seed; this protocol's seed spread is "
+            f"{100 * spread:.2f} points (`mbnas fidelity`, README \"The proxy protocol\"), so "
+            f"gaps under {LEAD_IN_SPREADS * 100 * spread:.1f} points between these rows are ties")
+
+
 def near_chance(accuracies: list[float], num_classes: int, noise: float) -> bool:
     """True when every accuracy is within a margin of chance (1 / classes): the margin is
     5 points or 4x the protocol's seed spread ``noise``, whichever is larger."""

@@ -28,7 +28,7 @@ from mbnas.arch.encoding import encode
 from mbnas.arch.seeds import seed, with_overrides
 from mbnas.errors import MbnasError
 from mbnas.outcome import COLUMNS, Status
-from mbnas.search.confirm import entries, near_chance, summarize, verdict
+from mbnas.search.confirm import entries, near_chance, proxy_noise_note, summarize, verdict
 from mbnas.search.settings import SearchSettings, check_name, keep_best
 from mbnas.search.space import SearchSpace, resolve_space
 from mbnas.units import format_count
@@ -147,6 +147,7 @@ class SearchOutcome:
     seeds: list[str]
     confirmation: dict | None = None  # rows (mean ± spread per entry) and the verdict
     near_chance: str = ""  # why no winner is meaningful, when the protocol learned nothing
+    proxy_noise: str = ""  # how far a one-seed proxy accuracy can be trusted
 
 
 def prepare(settings: SearchSettings) -> tuple[SearchSpace, str]:
@@ -408,9 +409,10 @@ def _finish(settings: SearchSettings, study, run_dir: Path, interrupted: list[in
         winner = None
     references = [r for r in rows if r["role"] == "reference"]
     front = study.pareto_front()
+    proxy_noise = proxy_noise_note(settings.protocol)
     best = {"budget": study.budget, "winner": winner, "proxy_winner": proxy_winner,
             "confirmation": confirmation, "near_chance": near_chance_why,
-            "references": references, "pareto_front": front}
+            "proxy_noise": proxy_noise, "references": references, "pareto_front": front}
     _write_text(run_dir / "best.json", json.dumps(best, indent=2) + "\n")
     return SearchOutcome(run_dir, winner, references, front, rows, interrupted, seeds,
-                         confirmation, near_chance_why)
+                         confirmation, near_chance_why, proxy_noise)
