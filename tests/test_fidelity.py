@@ -164,6 +164,19 @@ def test_fidelity_end_to_end_writes_tables_and_resumes(tmp_path):
     assert "Kendall's tau vs the reference over 2 architectures" in again.stdout
     assert "Reference made by `mbnas fidelity" in (out / "fidelity.md").read_text()
 
+    # A reference grows run by run: a later seed for part of the panel, into the same
+    # folder, saves every training in it, with the command that made the last ones.
+    grown = tmp_path / "grown.csv"
+    more = run("fidelity", *TINY[:-6], "--models", "none", "--panel-size", "1",
+               "--panel-budget", "60M", "--seeds", "2", "--reference", "none", "--out",
+               str(out), "--save-reference", str(grown))
+    assert more.returncode == 0, more.stderr
+    assert sorted((r["name"], r["seed"]) for r in fid.read_rows(grown)) == [
+        ("mobilenet_v1 0.25", 0), ("mobilenet_v1 0.25", 1), ("space-1", 0), ("space-1", 1),
+        ("space-1", 2)]
+    assert "--models none" in fid.reference_command(grown)
+    before = hashlib.sha256((out / "fidelity.csv").read_bytes()).hexdigest()
+
     # the same folder under another protocol is refused, and nothing in it changes
     other = run("fidelity", *TINY, "--lr", "0.1", "--reference", "none", "--out", str(out))
     assert_usage_error(other, "another protocol", "lr")

@@ -391,9 +391,9 @@ def _cmd_fidelity(args: argparse.Namespace) -> int:
     report = fid.summarise(rows, reference_rows)
     fid.write_report(report, out, protocol=protocol, command=command,
                      reference_command=fid.reference_command(reference) if reference else "")
-    if args.save_reference:
-        fid.save_reference(rows, Path(args.save_reference), command=command,
-                           protocol=protocol)
+    if args.save_reference:  # every training in the folder: a reference grows run by run
+        fid.save_reference(fid.read_rows(out / "fidelity.csv"), Path(args.save_reference),
+                           command=command, protocol=protocol)
     import pandas as pd
 
     from mbnas.training.baseline import markdown_table
@@ -702,7 +702,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference", help="reference file (default: the one shipped for the "
                                        "data set, if any; none for none)")
     p.add_argument("--save-reference", metavar="FILE",
-                   help="also write these trainings as a reference file")
+                   help="also write every training in --out (this command's and those "
+                        "of earlier commands into the same folder) as a reference file")
     p.add_argument("--jobs", type=_positive_int, default=1,
                    help="trainings at a time, in worker processes (default 1); "
                         "set --threads too")
