@@ -1,8 +1,9 @@
-"""A pilot before a panel run: train a few panel members under protocol variants (of the
-default's cost, about 18,000 image-epochs, unless the name says) and print their final and per-epoch
-validation accuracy, to see which variant closes the default proxy's worst disagreement
-with the reference (space-3, first of the space members in the reference and last of the
-whole panel in the default proxy) before paying for a whole panel.
+"""A pilot before a panel run: train a few panel members under protocol variants (of
+the default's cost, about 18,000 image-epochs, unless the name says) and print their
+final and per-epoch validation accuracy, to see which variant closes the default proxy's
+worst disagreement with the reference at seed 0 (space-3, first of the space members in
+the reference's seed 0 and last of the whole panel in the default proxy's) before paying
+for a whole panel.
 
     python bench/fidelity/pilot.py [VARIANT ...]     # default: every variant below
 

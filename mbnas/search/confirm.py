@@ -204,9 +204,7 @@ def measured_spread(protocol: Protocol) -> float | None:
     """The seed spread of proxy accuracy measured for ``protocol`` (``NOISE``) when it is
     the default protocol (seed, device, threads and data folder aside); None where it has
     not been measured."""
-    plain = dataclasses.replace(protocol, data_dir=None, train=dataclasses.replace(
-        protocol.train, seed=0, device="auto", threads=None))
-    return NOISE if plain == Protocol() else None
+    return NOISE if protocol.fingerprint() == Protocol().fingerprint() else None
 
 
 def proxy_noise_note(protocol: Protocol) -> str:

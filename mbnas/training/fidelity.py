@@ -199,15 +199,6 @@ def write_rows(rows: list[dict], path: Path, header: str = "") -> None:
     os.replace(tmp, path)
 
 
-def _fingerprint(protocol: Protocol) -> dict:
-    """What must not change between runs into one output folder."""
-    data = protocol.to_dict()
-    data.pop("data_dir")
-    for key in ("seed", "device", "threads"):
-        data["train"].pop(key)
-    return data
-
-
 def _flat(data: dict, prefix: str = "") -> dict:
     out = {}
     for key, value in data.items():
@@ -228,7 +219,7 @@ def check_out_dir(out_dir: Path, protocol: Protocol) -> None:
     except (ValueError, KeyError):
         raise MbnasError(f"{path} is damaged; move {out_dir} away or pick another --out") \
             from None
-    asked = _flat(_fingerprint(protocol))
+    asked = _flat(protocol.fingerprint())
     stored = _flat(stored) if isinstance(stored, dict) else {}
     if stored != asked:
         changed = sorted(k for k in set(stored) | set(asked) if stored.get(k) != asked.get(k))
@@ -246,7 +237,7 @@ def run_trainings(panel: list[Member], protocol: Protocol, seeds: Sequence[int],
     out_dir.mkdir(parents=True, exist_ok=True)
     meta = out_dir / "protocol.json"
     if not meta.exists():
-        meta.write_text(json.dumps({"protocol": _fingerprint(protocol), "command": command},
+        meta.write_text(json.dumps({"protocol": protocol.fingerprint(), "command": command},
                                    indent=2) + "\n")
     path = out_dir / "fidelity.csv"
     rows = read_rows(path)
@@ -297,7 +288,7 @@ def save_reference(rows: list[dict], path: Path, *, command: str, protocol: Prot
     header = (f"# mbnas fidelity reference ({protocol.dataset}): the panel trained at higher "
               "fidelity; made by\n"
               f"# {command}\n"
-              f"# protocol: {json.dumps(_fingerprint(protocol), sort_keys=True)}\n")
+              f"# protocol: {json.dumps(protocol.fingerprint(), sort_keys=True)}\n")
     path.parent.mkdir(parents=True, exist_ok=True)
     write_rows(sorted(rows, key=lambda r: (r["group"], r["name"], r["seed"])), path, header)
 
@@ -327,11 +318,9 @@ def summarise(rows: list[dict], reference: list[dict] | None = None) -> Report:
     for r in rows:
         if _ok(r):
             by_arch.setdefault(r["arch"], []).append(r)
-    ref_acc: dict[str, list[float]] = {}
-    ref_by_seed: dict[str, dict[int, float]] = {}
+    ref_by_seed: dict[str, dict[int, float]] = {}  # arch -> seed -> reference accuracy
     for r in reference or []:
         if _ok(r):
-            ref_acc.setdefault(r["arch"], []).append(r["val_acc"])
             ref_by_seed.setdefault(r["arch"], {})[r["seed"]] = r["val_acc"]
     table = []
     for arch, group in by_arch.items():
@@ -344,14 +333,13 @@ def summarise(rows: list[dict], reference: list[dict] | None = None) -> Report:
             "imagenet_top1": first["imagenet_top1"], "val_mean": round(s.mean, 2),
             "val_std": round(s.std, 2), "val_range": round(s.range, 2),
             "seeds": s.n, f"last{LAST_EPOCHS}_mean": round(last.mean, 2),
-            "reference": round(statistics.fmean(ref_acc[arch]), 2) if arch in ref_acc
-            else math.nan,
+            "reference": round(statistics.fmean(ref_by_seed[arch].values()), 2)
+            if arch in ref_by_seed else math.nan,
             "arch": arch, "_by_seed": {r["seed"]: r for r in group},
         })
     table.sort(key=lambda t: (t["group"], -t["macs_M"]))
     figures = _figures(table, by_arch)
-    figures.update(_reference_figures(table, {t["arch"]: ref_by_seed.get(t["arch"], {})
-                                              for t in table}))
+    figures.update(_reference_figures(table, ref_by_seed))
     for t in table:
         del t["_by_seed"]
     return Report(table, figures)
@@ -413,10 +401,10 @@ def _reference_figures(table: list[dict], ref_by_seed: dict[str, dict[int, float
     between its first two seeds over the architectures it trained at both, beside the
     proxy's tau over the same ones (a proxy cannot be expected to rank them better)."""
     f: dict = {}
-    twice = [t for t in table if len(ref_by_seed[t["arch"]]) >= 2]
+    seeds = {t["arch"]: ref_by_seed[t["arch"]] for t in table if t["arch"] in ref_by_seed}
+    twice = [t for t in table if len(seeds.get(t["arch"], {})) >= 2]
     f["reference_architectures_with_seeds"] = len(twice)
-    f["reference_pooled_std"] = pooled_std([list(ref_by_seed[t["arch"]].values())
-                                            for t in table if ref_by_seed[t["arch"]]])
+    f["reference_pooled_std"] = pooled_std([list(s.values()) for s in seeds.values()])
     if len(twice) >= 2:
         a, b = sorted(set.intersection(*(set(ref_by_seed[t["arch"]]) for t in twice)))[:2]
         f["reference_seeds_compared"] = [a, b]
@@ -493,7 +481,7 @@ def write_report(report: Report, out_dir: Path, *, protocol: Protocol, command: 
 
     text = (f"# Proxy fidelity ({protocol.dataset})\n\n"
             f"Made by `{command}`.\n\n"
-            f"Protocol: `{json.dumps(_fingerprint(protocol), sort_keys=True)}`\n\n"
+            f"Protocol: `{json.dumps(protocol.fingerprint(), sort_keys=True)}`\n\n"
             + (f"Reference made by `{reference_command}`.\n\n" if reference_command else "")
             + "\n".join(f"- {line}" for line in figures_lines(report.figures)) + "\n\n"
             + markdown_table(pd.DataFrame(shown)) + "\n\n"
@@ -508,7 +496,7 @@ def write_report(report: Report, out_dir: Path, *, protocol: Protocol, command: 
                for k, v in report.figures.items()}
     tmp = out_dir / ".figures.json.tmp"
     tmp.write_text(json.dumps({"command": command, "reference_command": reference_command,
-                               "protocol": _fingerprint(protocol), "figures": figures},
+                               "protocol": protocol.fingerprint(), "figures": figures},
                               indent=2) + "\n")
     os.replace(tmp, out_dir / "figures.json")
 

@@ -87,6 +87,15 @@ class Protocol:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def fingerprint(self) -> dict:
+        """What decides the trainings' results: all but the seed, the device, the thread
+        count and where the data lie."""
+        data = self.to_dict()
+        data.pop("data_dir")
+        for key in ("seed", "device", "threads"):
+            data["train"].pop(key)
+        return data
+
     @classmethod
     def from_dict(cls, data: dict) -> Protocol:
         return cls(**{**data, "train": TrainConfig(**data.get("train", {}))})
