@@ -40,6 +40,18 @@ def test_pooled_std_weights_each_architecture_by_its_degrees_of_freedom():
     assert math.isnan(fid.pooled_std([[70], [80]]))
 
 
+def test_tau_ceiling_is_what_noise_lets_even_a_perfect_ranking_reach():
+    far_apart = fid.tau_ceiling([60, 70, 80, 90], [0.1] * 4)
+    assert far_apart == (1.0, 1.0, 1.0)
+    # two of four within the noise: about half the draws swap them (tau 1 - 2/6)
+    mean, low, high = fid.tau_ceiling([60, 70, 80, 80.01], [0.4] * 4)
+    assert 1 - 2 / 6 < mean < 1 and low == pytest.approx(1 - 2 / 6) and high == 1
+    # all within the noise: no better than chance, and the draw is repeatable
+    tied = fid.tau_ceiling([80, 80.1, 80.2, 80.3, 80.4], [5] * 5)
+    assert abs(tied[0]) < 0.15 and tied == fid.tau_ceiling([80, 80.1, 80.2, 80.3, 80.4], [5] * 5)
+    assert all(math.isnan(v) for v in fid.tau_ceiling([80], [1]))
+
+
 def test_matched_pairs_are_within_ten_percent_of_the_larger():
     assert fid.matched_pairs([100, 109, 121, 300]) == [(0, 1), (1, 2)]
     assert fid.matched_pairs([100, 112]) == []
@@ -90,9 +102,17 @@ def test_summarise_says_how_far_the_reference_agrees_with_itself():
     assert f["tau_reference"] == f["tau_reference_same"] == 1
     line = next(x for x in fid.figures_lines(f) if "against itself" in x)
     assert "seeds 0 and 1 0.333" in line and "3 architectures" in line
+    # a and b lie 1.5 points apart in the reference, within its spread of 2.5 / sqrt(2):
+    # even a proxy that ranks every architecture right cannot expect tau 1 against it
+    mean, low, high = f["tau_reference_ceiling"]
+    assert 0.5 < mean < 1 and high == 1 and low < 1
+    assert f["tau_reference_ceiling_space"] == f["tau_reference_ceiling"]  # all are space
+    line = next(x for x in fid.figures_lines(f) if "exactly right" in x)
+    assert f"about tau {mean:.2f}" in line and "space members alone" in line
     one_seed = fid.summarise(rows, reference[:3]).figures
     assert one_seed["reference_architectures_with_seeds"] == 0
     assert not any("against itself" in x for x in fid.figures_lines(one_seed))
+    assert "tau_reference_ceiling" not in one_seed  # an unmeasured spread bounds nothing
 
 
 def test_summarise_on_canonical_networks_compares_with_macs_and_params():

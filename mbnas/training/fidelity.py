@@ -38,7 +38,7 @@ from mbnas.arch.seeds import parse_arch
 from mbnas.arch.spec import Arch
 from mbnas.errors import MbnasError
 from mbnas.outcome import Status
-from mbnas.stats import pooled_std
+from mbnas.stats import pooled_std, tau_ceiling
 from mbnas.training.baseline import PUBLISHED, kendall_tau, markdown_table
 from mbnas.training.protocol import Protocol
 
@@ -399,7 +399,9 @@ def _figures(table: list[dict], by_arch: dict[str, list[dict]]) -> dict:
 def _reference_figures(table: list[dict], ref_by_seed: dict[str, dict[int, float]]) -> dict:
     """How far the reference agrees with itself: its seed spread, and Kendall's tau
     between its first two seeds over the architectures it trained at both, beside the
-    proxy's tau over the same ones (a proxy cannot be expected to rank them better)."""
+    proxy's tau over the same ones (a proxy cannot be expected to rank them better); and
+    the tau that a proxy ranking every architecture exactly right would be expected to
+    reach against this reference, given its seed spread (:func:`mbnas.stats.tau_ceiling`)."""
     f: dict = {}
     seeds = {t["arch"]: ref_by_seed[t["arch"]] for t in table if t["arch"] in ref_by_seed}
     twice = [t for t in table if len(seeds.get(t["arch"], {})) >= 2]
@@ -412,6 +414,16 @@ def _reference_figures(table: list[dict], ref_by_seed: dict[str, dict[int, float
                                                [ref_by_seed[t["arch"]][b] for t in twice])
         f["tau_reference_same"] = kendall_tau(
             [t["val_mean"] for t in twice], [t["reference"] for t in twice])
+    sigma = f["reference_pooled_std"]
+    if sigma == sigma:  # measured: how well could a proxy agree with this reference at all?
+        def ceiling(rows: list[dict]) -> tuple[float, float, float]:
+            return tau_ceiling([t["reference"] for t in rows],
+                               [sigma / math.sqrt(len(seeds[t["arch"]])) for t in rows])
+
+        f["tau_reference_ceiling"] = ceiling([t for t in table if t["arch"] in seeds])
+        space = [t for t in table if t["arch"] in seeds and t["group"] == "space"]
+        if len(space) >= 2:
+            f["tau_reference_ceiling_space"] = ceiling(space)
     return f
 
 
@@ -454,6 +466,15 @@ def figures_lines(f: dict) -> list[str]:
                 f"tau between its seeds {a} and {b} {_fmt(f['tau_reference_seeds'])} "
                 f"(the proxy against the reference over the same: "
                 f"{_fmt(f['tau_reference_same'])})")
+        if "tau_reference_ceiling" in f:
+            mean, low, high = f["tau_reference_ceiling"]
+            line = (f"a proxy that ranked every architecture exactly right would agree with "
+                    f"this reference at about tau {mean:.2f} (90% of draws {low:.2f} to "
+                    f"{high:.2f}), given its seed spread")
+            if "tau_reference_ceiling_space" in f:
+                line += (f"; over the space members alone "
+                         f"{f['tau_reference_ceiling_space'][0]:.2f}")
+            lines.append(line)
     else:
         lines.append("no reference for this panel: rank agreement not measured")
     if f.get("canonical_n", 0) >= 2:
