@@ -15,13 +15,13 @@ settings.load_profile("mbnas")
 def finished_run(tmp_path_factory) -> Path:
     """A real run folder as ``mbnas search --budget 6M`` leaves it (``runs/search-6M``:
     run.json, study.db, weights/, ray/, trials.csv, best.json): three trials of the tiny
-    space, the first of which raises.  Tests must not change it."""
+    space, the first of which raises, under ASHA.  Tests must not change it."""
     from cli import run
     from test_search_e2e import search_args
 
     runs = tmp_path_factory.mktemp("finished") / "runs"
     result = run(*search_args(runs, "search-6M", 3, "--references", "none",
-                              "--inject-faults", "1:raise"))
+                              "--inject-faults", "1:raise", "--early-stopping"))
     assert result.returncode == 0, result.stderr[-3000:]
     folder = runs / "search-6M"
     assert (folder / "study.db").is_file() and any((folder / "weights").iterdir())

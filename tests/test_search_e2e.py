@@ -27,7 +27,8 @@ BUDGET = 6_000_000
 # A protocol under which the tiny space's networks learn the generated set (the canonical
 # references stay near chance on it, which the search warns about); without --lr and
 # --batch-size every network ends at chance and the search names no winner.
-PROTOCOL = ("--dataset", "synthetic", "--epochs", "2", "--lr", "0.2", "--batch-size", "32")
+EPOCHS = "2"
+PROTOCOL = ("--dataset", "synthetic", "--epochs", EPOCHS, "--lr", "0.2", "--batch-size", "32")
 
 
 def search_args(runs: Path, name: str, trials: int, *extra: str,
@@ -129,6 +130,9 @@ def test_search_runs_resumes_and_shows(tmp_path):
     assert "one training at one seed" in noise and "not measured" in noise
     assert noise in result.stdout and noise in run("show", str(tmp_path / "e2e")).stdout
     assert any(r["role"].startswith("repair of #") for r in rows)  # over-budget samples repaired
+    # By default every trial trains to the end: no early stopping on early epochs' noise.
+    trained = [r for r in rows if r["state"] not in ("over_budget", "repeat")]
+    assert trained and all(r["state"] == "complete" and r["epochs"] == EPOCHS for r in trained)
     check_disk(run_dir, rows, best=1)
 
     # Ray reuses a worker from trial to trial (V2 follows V1 in the same one here): the
@@ -205,7 +209,7 @@ def test_the_same_command_gives_the_same_trials(finished_run, tmp_path):
     finished run's command, in a fresh folder with one trial more, repeats its trials to
     the last digit (sampler, repairs, training, early stopping, faults) and adds one."""
     result = run(*search_args(tmp_path, "again", 4, "--references", "none",
-                              "--inject-faults", "1:raise"))
+                              "--inject-faults", "1:raise", "--early-stopping"))
     assert result.returncode == 0, result.stderr[-3000:]
     same = ("number", "role", "state", "arch", "macs", "params", "val_acc", "epochs", "error")
     first = read_csv(finished_run / "trials.csv")

@@ -486,7 +486,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
         protocol=protocol_from_args(args),
         concurrency=args.concurrency, cpus_per_trial=args.cpus_per_trial,
         gpus_per_trial=args.gpus_per_trial, address=args.address,
-        early_stopping=not args.no_early_stopping, runs_dir=Path(args.runs_dir),
+        early_stopping=args.early_stopping, runs_dir=Path(args.runs_dir),
         faults=args.inject_faults or {}, references=args.references,
         keep_weights=args.keep_weights,
         confirm=ConfirmSettings(top=0 if args.no_confirm else args.confirm_top,
@@ -743,8 +743,11 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--gpus-per-trial", type=_fraction,
                    help="GPUs per trial, fractions allowed (default 1 where GPUs exist)")
     p.add_argument("--address", help="join a Ray cluster: auto, host:port or ray://host:port")
-    p.add_argument("--no-early-stopping", action="store_true",
-                   help="train every trial to the end (no ASHA)")
+    p.add_argument("--early-stopping", action=argparse.BooleanOptionalAction,
+                   default=SearchSettings.early_stopping,
+                   help="stop trials that rank in the lower half after epoch 1 or 2 (ASHA). "
+                        "Off by default: on the default 3-epoch proxy the early epochs rank "
+                        "candidates too poorly (README, 'Early stopping')")
     p.add_argument("--references", type=_references, default=REFERENCES,
                    help="canonical networks trained beside the search as references "
                         f"(default {','.join(REFERENCES)}; 'none' for none)")
