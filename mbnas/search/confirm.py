@@ -43,9 +43,9 @@ class ConfirmSettings:
     """How the confirmation retrains: ``top`` search candidates (0: no confirmation) and
     the widest MobileNets, at ``seeds`` seeds, with ``epochs`` and ``subset`` training
     images (None: ``epoch_factor`` / ``subset_factor`` times the search protocol's, rounded
-    up).  The default 1.5x the epochs (3 -> 5), 2 candidates and 2 seeds keep the quick
-    start within 20 minutes on 2 cores (bench/quickstart/: 17 min 4 s, of which the
-    confirmation took 7 min 24 s)."""
+    up).  The default 1.5x the epochs (3 -> 5), 2 candidates and 2 seeds were chosen to keep
+    the quick start near 20 minutes on 2 cores (bench/quickstart/: the confirmation took
+    7 min 24 s and 10 min 24 s, depending on the candidates' size)."""
 
     top: int = 2
     seeds: int = 2

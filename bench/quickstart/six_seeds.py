@@ -1,0 +1,83 @@
+"""Does a confirmed winner's lead survive more seeds?  Retrains two architectures of a
+finished run at six confirmation seeds each and applies the search's own rule.
+
+    python bench/quickstart/six_seeds.py bench/quickstart/default 14 1 --epochs 6
+
+trains trial 14 (the winner) and trial 1 (MobileNetV2 0.75, the widest V2 within 300M)
+of that run at seeds 1000-1005, 6 epochs, one thread each, two at a time, with
+``mbnas train`` (resumable: a finished training in ``--out`` is not repeated); prints mean
+± sample standard deviation, the lead, the seed spread pooled over both, and whether the
+lead clears twice that spread; writes the rows to ``OUT/six_seeds.csv``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import statistics
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from mbnas.stats import pooled_std  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("run", type=Path, help="a run folder (its trials.csv)")
+    parser.add_argument("winner", help="trial number of the winner")
+    parser.add_argument("rival", help="trial number to compare with")
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--seeds", default="1000,1001,1002,1003,1004,1005")
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "six-seeds")
+    args = parser.parse_args(argv)
+
+    with (args.run / "trials.csv").open(newline="") as f:
+        trials = {r["number"]: r for r in csv.DictReader(f) if r["number"]}
+    seeds = [int(s) for s in args.seeds.split(",")]
+    jobs = [(number, seed) for number in (args.winner, args.rival) for seed in seeds]
+
+    def train(job: tuple[str, int]) -> dict:
+        number, seed = job
+        out = args.out / f"trial-{number}-seed-{seed}"
+        metrics = out / "metrics.json"
+        if not metrics.exists():
+            command = [sys.executable, "-m", "mbnas", "train", trials[number]["arch"],
+                       "--epochs", str(args.epochs), "--seed", str(seed), "--threads", "1",
+                       "--out", str(out)]
+            subprocess.run(command, check=True, capture_output=True, cwd=ROOT)
+        val = 100 * json.loads(metrics.read_text())["val_acc"]  # a fraction there
+        print(f"trial {number} seed {seed}: {val:.2f}%", flush=True)
+        return {"trial": number, "seed": seed, "epochs": args.epochs, "val_acc": val}
+
+    with ThreadPoolExecutor(args.jobs) as pool:
+        rows = list(pool.map(train, jobs))
+    args.out.mkdir(parents=True, exist_ok=True)
+    with (args.out / "six_seeds.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+    by_trial = {n: [r["val_acc"] for r in rows if r["trial"] == n]
+                for n in (args.winner, args.rival)}
+    for n, values in by_trial.items():
+        print(f"trial {n}: {statistics.fmean(values):.2f} ± {statistics.stdev(values):.2f}% "
+              f"over {len(values)} seeds")
+    lead = statistics.fmean(by_trial[args.winner]) - statistics.fmean(by_trial[args.rival])
+    spread = pooled_std(list(by_trial.values()))
+    stderr = spread * math.sqrt(2 / len(seeds))
+    verdict = "clears" if lead > 2 * spread else "does not clear"
+    print(f"lead {lead:.2f} points; pooled seed spread {spread:.2f}: the lead {verdict} "
+          f"twice the spread ({2 * spread:.2f}); {lead / stderr:.1f} standard errors of "
+          "the difference")
+
+
+if __name__ == "__main__":
+    main()
