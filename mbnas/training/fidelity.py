@@ -462,8 +462,8 @@ def figures_lines(f: dict) -> list[str]:
             lines.append(
                 f"the reference against itself, over the "
                 f"{f['reference_architectures_with_seeds']} architectures it trained at two "
-                f"or more seeds: seed spread {_fmt(f['reference_pooled_std'], 2)} points, Kendall's "
-                f"tau between its seeds {a} and {b} {_fmt(f['tau_reference_seeds'])} "
+                f"or more seeds: seed spread {_fmt(f['reference_pooled_std'], 2)} points, "
+                f"Kendall's tau between its seeds {a} and {b} {_fmt(f['tau_reference_seeds'])} "
                 f"(the proxy against the reference over the same: "
                 f"{_fmt(f['tau_reference_same'])})")
         if "tau_reference_ceiling" in f:
