@@ -35,12 +35,17 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from mbnas.training.baseline import kendall_tau  # noqa: E402
+from mbnas.training.fidelity import completed, read_rows  # noqa: E402
+
+
+def completed_rows(folder: Path) -> pd.DataFrame:
+    """The completed trainings of a fidelity folder's ``fidelity.csv``."""
+    return pd.DataFrame([r for r in read_rows(folder / "fidelity.csv") if completed(r)])
 
 
 def curves(folder: Path) -> pd.DataFrame:
     """One row per (network, seed) with its per-epoch validation accuracies."""
-    rows = pd.read_csv(folder / "fidelity.csv")
-    rows = rows[rows.status.isin(["complete", "ok"])]  # "ok" in tables written before 0.4
+    rows = completed_rows(folder)
     accs = rows.val_accs.str.split(";", expand=True).astype(float)
     accs.columns = [f"e{i + 1}" for i in accs.columns]
     return pd.concat([rows[["name", "seed", "macs"]].reset_index(drop=True),
@@ -79,8 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     proxy = curves(args.proxy)
-    reference = pd.read_csv(args.reference / "fidelity.csv")
-    truth = reference[reference.status.isin(["complete", "ok"])].groupby("name").val_acc.mean()
+    truth = completed_rows(args.reference).groupby("name").val_acc.mean()
     proxy = proxy[proxy.name.isin(truth.index)]
     within = proxy[proxy.macs <= args.budget]
     epochs = [c for c in proxy.columns if c.startswith("e")]

@@ -6,8 +6,9 @@ finished run at six confirmation seeds each and applies the search's own rule.
 trains trial 14 (the winner) and trial 1 (MobileNetV2 0.75, the widest V2 within 300M)
 of that run at seeds 1000-1005, 6 epochs, one thread each, two at a time, with
 ``mbnas train`` (resumable: a finished training in ``--out`` is not repeated); prints mean
-± sample standard deviation, the lead, the seed spread pooled over both, and whether the
-lead clears twice that spread; writes the rows to ``OUT/six_seeds.csv``.
+± sample standard deviation and the search's own verdict on them
+(``mbnas.search.confirm.verdict``: the lead against twice the seed spread pooled over
+both); writes the rows to ``OUT/six_seeds.csv``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from mbnas.stats import pooled_std  # noqa: E402
+from mbnas.search.confirm import spread, verdict  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -65,19 +66,18 @@ def main(argv: list[str] | None = None) -> None:
         writer.writeheader()
         writer.writerows(rows)
 
-    by_trial = {n: [r["val_acc"] for r in rows if r["trial"] == n]
-                for n in (args.winner, args.rival)}
-    for n, values in by_trial.items():
-        print(f"trial {n}: {statistics.fmean(values):.2f} ± {statistics.stdev(values):.2f}% "
-              f"over {len(values)} seeds")
-    lead = statistics.fmean(by_trial[args.winner]) - statistics.fmean(by_trial[args.rival])
-    spread = pooled_std(list(by_trial.values()))
-    stderr = spread * math.sqrt(2 / len(seeds))
-    verdict = "clears" if lead > 2 * spread else "does not clear"
-    print(f"lead {lead:.2f} points; pooled seed spread {spread:.2f}: the lead {verdict} "
-          f"twice the spread ({2 * spread:.2f}); {lead / stderr:.1f} standard errors of "
-          "the difference")
-
+    # The search's own rule (mbnas.search.confirm.verdict), on its rows (fractions).
+    confirmed = []
+    for number, kind in ((args.winner, "candidate"), (args.rival, "mobilenet")):
+        accs = [r["val_acc"] / 100 for r in rows if r["trial"] == number]
+        confirmed.append({"label": f"trial {number}", "kind": kind, "same_as": None,
+                          "arch": trials[number]["arch"], "macs": int(trials[number]["macs"]),
+                          "val_accs": accs, "mean": statistics.fmean(accs),
+                          "spread": spread(accs), "seeds": len(accs)})
+    decided = verdict(confirmed)
+    stderr = decided["noise"] * math.sqrt(2 / len(seeds))
+    print(decided["text"])
+    print(f"the lead is {decided['lead'] / stderr:.1f} standard errors of the difference")
 
 if __name__ == "__main__":
     main()

@@ -250,7 +250,7 @@ def run_trainings(panel: list[Member], protocol: Protocol, seeds: Sequence[int],
     def finished(i: int, row: dict) -> None:
         rows.append(row)
         write_rows(rows, path)  # after each training: nothing lost
-        acc = f"{row['val_acc']:.2f}%" if _ok(row) else row["status"]
+        acc = f"{row['val_acc']:.2f}%" if completed(row) else row["status"]
         log(f"[{i}/{len(todo)}] {row['name']} seed {row['seed']}: val {acc} "
             f"({row['macs'] / 1e6:.1f}M MACs) in {row['train_s']}s")
 
@@ -316,11 +316,11 @@ def summarise(rows: list[dict], reference: list[dict] | None = None) -> Report:
     the panel's figures (seed spread, taus, pair agreement) in ``figures``."""
     by_arch: dict[str, list[dict]] = {}
     for r in rows:
-        if _ok(r):
+        if completed(r):
             by_arch.setdefault(r["arch"], []).append(r)
     ref_by_seed: dict[str, dict[int, float]] = {}  # arch -> seed -> reference accuracy
     for r in reference or []:
-        if _ok(r):
+        if completed(r):
             ref_by_seed.setdefault(r["arch"], {})[r["seed"]] = r["val_acc"]
     table = []
     for arch, group in by_arch.items():
@@ -408,10 +408,10 @@ def _reference_figures(table: list[dict], ref_by_seed: dict[str, dict[int, float
     f["reference_architectures_with_seeds"] = len(twice)
     f["reference_pooled_std"] = pooled_std([list(s.values()) for s in seeds.values()])
     if len(twice) >= 2:
-        a, b = sorted(set.intersection(*(set(ref_by_seed[t["arch"]]) for t in twice)))[:2]
+        a, b = sorted(set.intersection(*(set(seeds[t["arch"]]) for t in twice)))[:2]
         f["reference_seeds_compared"] = [a, b]
-        f["tau_reference_seeds"] = kendall_tau([ref_by_seed[t["arch"]][a] for t in twice],
-                                               [ref_by_seed[t["arch"]][b] for t in twice])
+        f["tau_reference_seeds"] = kendall_tau([seeds[t["arch"]][a] for t in twice],
+                                               [seeds[t["arch"]][b] for t in twice])
         f["tau_reference_same"] = kendall_tau(
             [t["val_mean"] for t in twice], [t["reference"] for t in twice])
     sigma = f["reference_pooled_std"]
@@ -522,6 +522,6 @@ def write_report(report: Report, out_dir: Path, *, protocol: Protocol, command: 
     os.replace(tmp, out_dir / "figures.json")
 
 
-def _ok(row: dict) -> bool:
+def completed(row: dict) -> bool:
     """Whether a row's training completed ("ok" in tables written before mbnas.outcome)."""
     return row["status"] in (Status.COMPLETE, "ok")
