@@ -87,6 +87,13 @@ def test_summarise_gives_the_panel_figures():
     assert f["matched_pairs"] == 1 and f["pair_agreement"] == 1  # only a-b is MAC-matched
     assert f["pair_agreement_per_seed"].mean == 0.5
     assert f["tau_reference_last2"] == 1  # last two: mean(50, acc) keeps the order
+    # the baselines a proxy must beat: MACs order a < b < c as the reference does, and
+    # every network has the same parameter count (no order at all)
+    assert f["tau_reference_macs"] == 1 and math.isnan(f["tau_reference_params"])
+    assert f["tau_reference_space_macs"] == 1
+    lines = "\n".join(fid.figures_lines(f))
+    assert "ranking by MACs alone: 1.000, by parameters alone: n/a" in lines
+    assert "space members alone: 1.000 (MACs alone 1.000, parameters alone n/a)" in lines
 
 
 def test_summarise_says_how_far_the_reference_agrees_with_itself():

@@ -362,6 +362,9 @@ def _figures(table: list[dict], by_arch: dict[str, list[dict]]) -> dict:
     if len(ref) >= 2:
         refs = [t["reference"] for t in ref]
         f["tau_reference"] = kendall_tau([t["val_mean"] for t in ref], refs)
+        # Counting is the baseline a proxy must beat (White et al., ICLR 2022 blog track).
+        f["tau_reference_macs"] = kendall_tau([t["macs_M"] for t in ref], refs)
+        f["tau_reference_params"] = kendall_tau([t["params_M"] for t in ref], refs)
         f[f"tau_reference_last{LAST_EPOCHS}"] = kendall_tau(
             [t[f"last{LAST_EPOCHS}_mean"] for t in ref], refs)
         # One seed alone is what a search sees; only seeds that trained every architecture.
@@ -376,8 +379,11 @@ def _figures(table: list[dict], by_arch: dict[str, list[dict]]) -> dict:
             for s in complete])
         space = [t for t in ref if t["group"] == "space"]
         if len(space) >= 2:
-            f["tau_reference_space"] = kendall_tau([t["val_mean"] for t in space],
-                                                   [t["reference"] for t in space])
+            refs = [t["reference"] for t in space]
+            f["tau_reference_space"] = kendall_tau([t["val_mean"] for t in space], refs)
+            f["tau_reference_space_macs"] = kendall_tau([t["macs_M"] for t in space], refs)
+            f["tau_reference_space_params"] = kendall_tau([t["params_M"] for t in space],
+                                                          refs)
 
     canon = [t for t in table if t["imagenet_top1"] == t["imagenet_top1"]]
     f["canonical_n"] = len(canon)
@@ -451,9 +457,13 @@ def figures_lines(f: dict) -> list[str]:
             f"Kendall's tau vs the reference over {f['reference_n']} architectures: "
             f"{_fmt(f['tau_reference'])} (seed mean); one seed alone: "
             f"{_fmt(f['tau_reference_per_seed'])}",
+            f"  ranking by MACs alone: {_fmt(f['tau_reference_macs'])}, by parameters alone: "
+            f"{_fmt(f['tau_reference_params'])}",
             f"  ranking by the mean of the last {LAST_EPOCHS} epochs: "
             f"{_fmt(f[f'tau_reference_last{LAST_EPOCHS}'])}",
-            f"  space members alone: {_fmt(f.get('tau_reference_space', math.nan))}",
+            f"  space members alone: {_fmt(f.get('tau_reference_space', math.nan))} (MACs "
+            f"alone {_fmt(f.get('tau_reference_space_macs', math.nan))}, parameters alone "
+            f"{_fmt(f.get('tau_reference_space_params', math.nan))})",
             f"MAC-matched pairs (within {MAC_MATCH:.0%} MACs) in the reference's order: "
             f"{_fmt(f['pair_agreement'], 2)} of {f['matched_pairs']} (seed mean); one seed "
             f"alone: {_fmt(f['pair_agreement_per_seed'], 2)}"]
