@@ -118,7 +118,8 @@ def check_disk(run_dir: Path, rows: list[dict], best: int) -> None:
 
 
 def test_search_runs_resumes_and_shows(tmp_path):
-    keep = ("--keep-weights", "best:1")
+    # The three references are over the 6M budget and trained only when named.
+    keep = ("--keep-weights", "best:1", "--references", ",".join(REFERENCES))
     result = run(*search_args(tmp_path, "e2e", 4, *keep))
     assert result.returncode == 0, result.stderr[-3000:]
     run_dir = tmp_path / "e2e"
@@ -254,9 +255,10 @@ def study_trials(run_dir: Path) -> list[optuna.trial.FrozenTrial]:
 
 
 def mid_training(trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
-    """Trials that are running and have reported an epoch: live work, mid-way."""
+    """Trials that are running and have reported an epoch (which records the worker they
+    run on; without early stopping only the last epoch is validated): live work, mid-way."""
     return [t for t in trials
-            if t.state == optuna.trial.TrialState.RUNNING and t.intermediate_values]
+            if t.state == optuna.trial.TrialState.RUNNING and t.user_attrs.get("attempts")]
 
 
 def same_trial(before: optuna.trial.FrozenTrial, after: optuna.trial.FrozenTrial) -> bool:
@@ -295,7 +297,7 @@ def test_killed_search_resumes_without_losing_or_repeating_trials(tmp_path):
                               "--keep-weights", "all"))
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"trials #{live[0].number}" in result.stderr and "cut off" in result.stderr
-    after = check_run_is_consistent(run_dir, 5)
+    after = check_run_is_consistent(run_dir, 5, references=("mobilenet_v1", "mobilenet_v2"))
     trials = {t.number: t for t in study_trials(run_dir)}
     for t in before:  # every trial of the study, whatever its state
         now = trials[t.number]
@@ -382,9 +384,12 @@ def test_trial_faults_are_recorded_and_the_search_goes_on(tmp_path):
 
 
 def test_a_search_where_every_trial_fails_ends_with_an_error(tmp_path):
-    result = run(*search_args(tmp_path, "allfail", 2, "--references", "none",
-                              "--inject-faults", "1:raise,2:raise"))
+    result = run(*search_args(tmp_path, "allfail", 2, "--inject-faults", "1:raise,2:raise"))
     assert result.returncode == 1
+    # By default only references within the budget train: none of the three at 6M.
+    assert ("references over the 6.0M budget, not trained: mobilenet_v1 (568.7M MACs), "
+            "mobilenet_v2 (300.8M MACs), mobilenet_v3_large (216.6M MACs)") in result.stderr
+    assert "phase 1" not in result.stderr
     assert "every search trial failed" in result.stderr
     assert "RuntimeError: injected fault" in result.stderr
     before = snapshot(tmp_path)

@@ -79,3 +79,19 @@ def test_a_local_search_on_cuda_without_a_gpu_is_refused_before_any_file(tmp_pat
                  str(tmp_path / "runs"))
     assert_usage_error(result, "device: 'cuda' was asked for but no CUDA GPU is visible")
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(("budget", "resolution", "trained"), [
+    (300_000_000, None, ("mobilenet_v3_large",)),  # V2 1.0 is 300.8M, V1 1.0 568.7M
+    (600_000_000, None, ("mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large")),
+    (300_000_000, 160, ("mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large")),  # priced at 160
+    (50_000_000, None, ()),
+])
+def test_default_references_are_the_canonical_networks_within_the_budget(budget, resolution,
+                                                                          trained):
+    names, over = SearchSettings(budget=budget, resolution=resolution).reference_names()
+    assert names == trained
+    assert set(over) == {"mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large"} - set(trained)
+    assert all(macs > budget for macs in over.values())
+    named = ("mobilenet_v1",)  # named ones are trained whatever they cost
+    assert SearchSettings(budget=budget, references=named).reference_names() == (named, {})

@@ -1,5 +1,6 @@
 import dataclasses
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,15 @@ def test_training_is_deterministic_on_cpu():
     assert results[0].status is Status.COMPLETE
     assert [e.loss for e in results[0].epochs] == [e.loss for e in results[1].epochs]
     assert results[0].val_acc == results[1].val_acc
+
+
+def test_skipping_a_validation_changes_nothing_but_its_figure():
+    full = proxy_trainer(decode(TINY), tiny_protocol()).fit()
+    quiet = proxy_trainer(decode(TINY), tiny_protocol())
+    first = quiet.train_epoch(validate=False)
+    last = quiet.train_epoch()
+    assert math.isnan(first.val_acc) and first.loss == full.epochs[0].loss
+    assert (last.loss, last.val_acc) == (full.epochs[1].loss, full.val_acc)
 
 
 def test_a_different_seed_gives_a_different_run():

@@ -748,9 +748,10 @@ def make_parser() -> argparse.ArgumentParser:
                    help="stop trials that rank in the lower half after epoch 1 or 2 (ASHA). "
                         "Off by default: on the default 3-epoch proxy the early epochs rank "
                         "candidates too poorly (README, 'Early stopping')")
-    p.add_argument("--references", type=_references, default=REFERENCES,
-                   help="canonical networks trained beside the search as references "
-                        f"(default {','.join(REFERENCES)}; 'none' for none)")
+    p.add_argument("--references", type=_references, default=None,
+                   help="canonical networks trained at width 1.0 beside the search as "
+                        f"references (default: those of {','.join(REFERENCES)} within the "
+                        "budget; 'none' for none)")
     p.add_argument("--keep-weights", default=KEEP_WEIGHTS, metavar="POLICY",
                    help="which finished trials keep their trained weights: all, none, or "
                         f"best:K, the K most accurate plus seeds and references (default "

@@ -1,7 +1,8 @@
 """``mbnas search``: the run folder, its lock, and the two phases of a search.
 
-Phase 1 trains the references (canonical V1 and V2 at width 1.0) under the
-search's protocol, without early stopping; phase 2 runs the search trials.  Both
+Phase 1 trains the references (canonical V1, V2 and V3-Large at width 1.0; by default
+those within the budget) under the search's protocol, without early stopping; phase 2
+runs the search trials; phase 3 confirms the best (:mod:`mbnas.search.confirm`).  Both
 go through Ray Tune (:mod:`mbnas.search.tune`) and are recorded in the run's Optuna
 study (:mod:`mbnas.search.study`), which is what a re-run resumes from.
 
@@ -289,17 +290,28 @@ def _run_phases(settings: SearchSettings, study, run_dir: Path, log) -> str:
     def save_csv() -> None:
         write_trials_csv(drop_weights(study, settings.keep_weights), run_dir / "trials.csv")
 
+    names, over = settings.reference_names()
     refs = study.reference_source(
         {n: with_overrides(seed(n), resolution=settings.resolution,
-                           num_classes=settings.num_classes) for n in settings.references})
+                           num_classes=settings.num_classes) for n in names})
+    if over:
+        log(f"references over the {format_count(settings.budget)} budget, not trained: "
+            + ", ".join(f"{n} ({format_count(m)} MACs)" for n, m in over.items())
+            + " (--references names any to train)")
     if len(refs):
+        slots, ref_protocol = fixed, fixed_protocol
+        if per_core and len(refs) < per_core:  # fewer than the cores: share them out
+            threads = per_core // len(refs)
+            slots = {**common, "concurrency": len(refs), "cpus": float(threads)}
+            ref_protocol = dataclasses.replace(
+                settings.protocol, train=dataclasses.replace(train, threads=threads)).to_dict()
         log(f"phase 1: training {len(refs)} reference(s) under the same protocol "
-            f"({_slots(fixed)})")
-        searcher = mtune.StudySearcher(refs, count=len(refs), protocol=fixed_protocol,
+            f"({_slots(slots)})")
+        searcher = mtune.StudySearcher(refs, count=len(refs), protocol=ref_protocol,
                                        weights_dir=weights)
         searcher.after_tell = save_csv
         mtune.run_trials(searcher, name=f"references-{session}", early_stopping=False,
-                         label="references", **fixed)
+                         label="references", **slots)
     remaining = settings.trials - study.counted()
     if remaining > 0:
         log(f"phase 2: {remaining} search trial(s) of {settings.trials} "
