@@ -29,8 +29,9 @@ class SearchSettings:
     name: str = ""
     space: str | None = None
     # The quick start aims at 20 minutes on 2 cores: with the confirmation, 10 trials took
-    # 23 min 25 s trained to the end and 17 min 4 s under ASHA; 12 under ASHA took 20 min
-    # 44-47 s and 16 took 25 min 20 s (bench/quickstart/).
+    # 17 min 28 s with today's defaults (23 min 25 s with three references, every epoch
+    # validated and two candidates confirmed); 12 under ASHA took 20 min 44-47 s and 16
+    # took 25 min 20 s (bench/quickstart/).
     trials: int = 10
     objective: str = "accuracy"
     sampler: str = "tpe"
