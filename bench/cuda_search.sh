@@ -13,21 +13,7 @@ trials=${1:-8}
 out=${OUT:-runs/cuda}
 runs=${RUNS:-/tmp/mbnas-cuda-runs}
 mkdir -p "$out"
-if [ -f .devcarry/site.tar.xz ]; then
-    mkdir -p /tmp/mbnas-site && tar -xJf .devcarry/site.tar.xz -C /tmp/mbnas-site
-    export PYTHONPATH=/tmp/mbnas-site:$PWD
-fi
-[ -d .devcarry/fashion-mnist ] && export MBNAS_DATA=$PWD/.devcarry/fashion-mnist
-export PYTHONUNBUFFERED=1
-py=${PYTHON:-python3}
-
-{
-    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-    nproc
-    $py -c "import torch, ray, optuna; print('torch', torch.__version__, 'ray', ray.__version__,
-'optuna', optuna.__version__, torch.cuda.get_device_name(0),
-'bf16', torch.cuda.is_bf16_supported())"
-} 2>&1 | tee "$out/env.txt"
+source "$(dirname "$0")/cuda_env.sh"
 
 # 1. One default proxy training of MobileNetV2 1.0 (AMP on CUDA is the default); V2=0 skips it.
 [ "${V2:-1}" = 1 ] && t0=$SECONDS && timeout 90 $py -m mbnas train mobilenet_v2 --device cuda \

@@ -17,19 +17,7 @@ limit=${1:-480}
 out=${OUT:-runs/fidelity/cuda}
 work=${WORK:-/tmp/mbnas-cuda-reference}
 mkdir -p "$out" "$work"
-if [ -f .devcarry/site.tar.xz ]; then
-    mkdir -p /tmp/mbnas-site && tar -xJf .devcarry/site.tar.xz -C /tmp/mbnas-site
-    export PYTHONPATH=/tmp/mbnas-site:$PWD
-fi
-[ -d .devcarry/fashion-mnist ] && export MBNAS_DATA=$PWD/.devcarry/fashion-mnist
-export PYTHONUNBUFFERED=1
-py=${PYTHON:-python3}
-{
-    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-    nproc
-    $py -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name(0),
-'bf16', torch.cuda.is_bf16_supported())"
-} 2>&1 | tee "$out/env.txt"
+source "$(dirname "$0")/../cuda_env.sh"
 
 reference=(--subset 18000 --epochs 5 --val-size 10000 --test --device cuda --threads 1
            --jobs 5 --reference none)
