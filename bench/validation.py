@@ -25,9 +25,8 @@ from mbnas.training.proxy import proxy_trainer
 def train(arch, protocol: Protocol, every_epoch: bool) -> tuple[float, float]:
     trainer = proxy_trainer(arch, protocol)
     start = time.perf_counter()
-    epochs = protocol.train.epochs
-    while trainer.epoch < epochs:
-        result = trainer.train_epoch(validate=every_epoch or trainer.epoch + 1 == epochs)
+    while trainer.epoch < protocol.train.epochs:
+        result = trainer.train_epoch(validate_every_epoch=every_epoch)
     return time.perf_counter() - start, result.val_acc
 
 

@@ -68,7 +68,7 @@ def test_training_is_deterministic_on_cpu():
 def test_skipping_a_validation_changes_nothing_but_its_figure():
     full = proxy_trainer(decode(TINY), tiny_protocol()).fit()
     quiet = proxy_trainer(decode(TINY), tiny_protocol())
-    first = quiet.train_epoch(validate=False)
+    first = quiet.train_epoch(validate_every_epoch=False)
     last = quiet.train_epoch()
     assert math.isnan(first.val_acc) and first.loss == full.epochs[0].loss
     assert (last.loss, last.val_acc) == (full.epochs[1].loss, full.val_acc)

@@ -10,7 +10,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mbnas.arch.seeds import REFERENCES
+from mbnas.arch.cost import count
+from mbnas.arch.seeds import REFERENCES, seed, with_overrides
 from mbnas.arch.spec import NUM_CLASSES
 from mbnas.errors import MbnasError
 from mbnas.search.confirm import NOISE, ConfirmSettings
@@ -73,9 +74,6 @@ class SearchSettings:
         (name -> MACs at the search's resolution)."""
         if self.references is not None:
             return self.references, {}
-        from mbnas.arch.cost import count
-        from mbnas.arch.seeds import seed, with_overrides
-
         macs = {n: count(with_overrides(seed(n), resolution=self.resolution,
                                         num_classes=self.num_classes)).macs
                 for n in REFERENCES}

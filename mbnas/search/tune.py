@@ -91,7 +91,7 @@ def proxy_trial(config: dict) -> None:
         train_seconds = 0.0
         while trainer.epoch < epochs:
             _inject_fault(fault, trainer.epoch + 1)
-            result = trainer.train_epoch(validate=every_epoch or trainer.epoch + 1 == epochs)
+            result = trainer.train_epoch(validate_every_epoch=every_epoch)
             train_seconds += result.seconds
             done = trainer.epoch == epochs
             metrics = {**base, "val_acc": result.val_acc, "loss": result.loss,
