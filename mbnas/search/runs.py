@@ -13,6 +13,23 @@ from pathlib import Path
 from mbnas.errors import MbnasError
 from mbnas.outcome import Status, TrialRecord
 
+WEIGHTS_DIR = "weights"  # a run's trained proxy weights, one file per trial
+
+
+def weights_entry(name: str) -> str:
+    """How a run records a weights file: relative to the run folder (``weights/trial-7.pt``),
+    so that a copied or moved run finds its own files."""
+    return f"{WEIGHTS_DIR}/{Path(name).name}"
+
+
+def weights_path(run: str | Path, checkpoint: str) -> Path | None:
+    """The file a trial's recorded ``checkpoint`` names, always inside ``run``: runs made
+    before paths were stored relative recorded absolute ones, which are read by file name
+    in the run's own ``weights/`` (a run never reads or deletes a file outside itself)."""
+    if not checkpoint:
+        return None
+    return Path(run) / WEIGHTS_DIR / Path(checkpoint).name
+
 
 def is_run(path: str | Path) -> bool:
     path = Path(path)
