@@ -7,6 +7,7 @@ from cli import assert_usage_error, run
 
 from mbnas.arch.encoding import encode, save_file
 from mbnas.arch.seeds import parse_arch
+from mbnas.units import format_count
 
 
 def count_json(*args: str) -> dict:
@@ -74,3 +75,24 @@ def test_bad_spec_file_names_the_key(tmp_path):
     path = tmp_path / "spec.yaml"
     path.write_text("stages: [{block: ir, channels: 16, kernel: 4}]\n")
     assert_usage_error(run("count", str(path)), "stages[0].kernel: 4 is not allowed", "3, 5, 7")
+
+
+@pytest.mark.parametrize("seed", ["mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large",
+                                  "mobilenet_v3_small"])
+@pytest.mark.parametrize("options", [[], ["--width", "0.5"], ["--resolution", "160"],
+                                     ["--num-classes", "10"]], ids=lambda o: " ".join(o))
+def test_table_totals_agree_with_json(seed, options):
+    # Issue 18: V3's hidden fc (head_c..._f...) had no table row, a KeyError.
+    table = run("count", seed, *options)
+    assert table.returncode == 0, table.stderr
+    figures = count_json(seed, *options)
+    summary = (f"{format_count(figures['macs'])} MACs, {format_count(figures['params'], 2)} "
+               f"params ({format_count(figures['weights'], 2)} weights)")
+    assert summary in table.stdout
+    rows = [line.split() for line in table.stdout.splitlines()
+            if line.startswith(("stem", "stage", "head", "hidden_fc", "classifier"))]
+    assert rows[-1][0] == "classifier" and rows[-1][-5] == f"{figures['num_classes']}x1x1"
+    assert ("hidden_fc" in [r[0] for r in rows]) == seed.startswith("mobilenet_v3")
+    shares = sum(float(r[-3].rstrip("%")) for r in rows), sum(float(r[-1].rstrip("%"))
+                                                              for r in rows)
+    assert shares == (pytest.approx(100, abs=1), pytest.approx(100, abs=1))

@@ -25,9 +25,12 @@ def stage_rows(arch: Arch, layers: list[LayerCost]) -> list[dict]:
     for layer in layers:
         totals[layer.group] = totals.get(layer.group, ZERO) + layer.cost
     outputs = {b.name.split(".", 1)[0]: (b.out_channels, b.out_size) for b in net.blocks}
-    outputs["classifier"] = (arch.num_classes, 1)
+    # The fully connected layers after pooling: V3's hidden fc, then the classifier.
+    fcs = {name: units for name, _, units in net.fcs()}
+    outputs.update({name: (units, 1) for name, units in fcs.items()})
     described = {"stem": f"conv k{arch.stem.kernel} s{arch.stem.stride}",
-                 "head": "conv 1x1", "classifier": "avgpool + fc"}
+                 "head": "conv 1x1", "hidden_fc": "avgpool + fc",
+                 "classifier": "fc" if "hidden_fc" in fcs else "avgpool + fc"}
     described.update({f"stage{i}": encode_stage(s) for i, s in enumerate(arch.stages, 1)})
     return [{"layer": group, "spec": described[group], "channels": outputs[group][0],
              "size": outputs[group][1], "macs": cost.macs, "params": cost.params,
