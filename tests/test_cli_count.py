@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from cli import assert_usage_error, run
@@ -96,3 +97,21 @@ def test_table_totals_agree_with_json(seed, options):
     shares = sum(float(r[-3].rstrip("%")) for r in rows), sum(float(r[-1].rstrip("%"))
                                                               for r in rows)
     assert shares == (pytest.approx(100, abs=1), pytest.approx(100, abs=1))
+
+
+def readme_v3_small() -> str:
+    """The README's MobileNetV3-Small string, its lines joined as a user would paste it."""
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    start = text.index("net_w1.0_r224_n1000_div8,stem_k3_s2_c16_hswish,")
+    return "".join(text[start:text.index("```", start)].split())
+
+
+def test_readme_v3_small_string_longer_than_a_file_name():
+    # Issue 18: over 255 characters, Path(text).is_file() raised "File name too long".
+    text = readme_v3_small()
+    assert len(text) > 255
+    assert parse_arch(text) == parse_arch("mobilenet_v3_small")
+    assert count_json(text)["macs"] == count_json("mobilenet_v3_small")["macs"]
+    table = run("count", text)
+    assert table.returncode == 0, table.stderr
+    assert "hidden_fc" in table.stdout

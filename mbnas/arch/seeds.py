@@ -49,13 +49,22 @@ def with_overrides(arch: Arch, *, width: float | None = None, resolution: int | 
     return dataclasses.replace(arch, **changes) if changes else arch
 
 
+def _is_file(text: str) -> bool:
+    """Whether ``text`` names an existing file; a name the OS refuses (too long: a
+    332-character V3-Small string, issue 18) is not one."""
+    try:
+        return Path(text).is_file()
+    except OSError:
+        return False
+
+
 def parse_arch(text: str, *, width: float | None = None, resolution: int | None = None,
                num_classes: int | None = None) -> Arch:
     """Resolve ``text`` (seed name, spec file or encoded string) to an :class:`Arch`."""
     text = text.strip()
     if text in SEEDS:
         arch = seed(text)
-    elif text.endswith(_SPEC_SUFFIXES) or Path(text).is_file():
+    elif text.endswith(_SPEC_SUFFIXES) or _is_file(text):
         arch = load_file(text)
     elif text.split("_", 1)[0] in ("net", "stem", *stage_kinds()):
         arch = decode(text)
