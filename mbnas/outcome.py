@@ -82,20 +82,32 @@ class TrialRecord:
     @classmethod
     def from_row(cls, row: dict) -> TrialRecord:
         """A record from a ``trials.csv`` row (strings) or a ``best.json`` entry."""
-        def number(value, kind=int, default=0):
-            return kind(value) if value not in ("", None, "nan") else default
+        def number(key, kind=int, default=0):
+            value = row.get(key)
+            if value in ("", None, "nan"):
+                return default
+            if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+                raise ValueError(f"{key} {value!r} is not a number")
+            try:
+                return kind(value)
+            except ValueError:
+                raise ValueError(f"{key} {value!r} is not a number") from None
 
-        return cls(number=number(row.get("number"), default=None),
-                   name=row.get("name", "") or "", role=row.get("role", "search") or "search",
-                   state=Status(row["state"]),
-                   arch=row.get("arch", "") or "", macs=number(row.get("macs")),
-                   params=number(row.get("params")),
-                   val_acc=number(row.get("val_acc"), float, math.nan),
-                   epochs=number(row.get("epochs")),
-                   seconds=number(row.get("seconds"), float, 0.0),
-                   train_seconds=number(row.get("train_seconds"), float, 0.0),
-                   error=row.get("error", "") or "", checkpoint=row.get("checkpoint", "") or "",
-                   weights=row.get("weights", "") or "")
+        def text(key, default=""):
+            value = row.get(key)
+            if value in ("", None):
+                return default
+            if not isinstance(value, str):
+                raise ValueError(f"{key} {value!r} is not text")
+            return value
+
+        return cls(number=number("number", default=None), name=text("name"),
+                   role=text("role", "search"), state=Status(row["state"]),
+                   arch=text("arch"), macs=number("macs"), params=number("params"),
+                   val_acc=number("val_acc", float, math.nan), epochs=number("epochs"),
+                   seconds=number("seconds", float, 0.0),
+                   train_seconds=number("train_seconds", float, 0.0),
+                   error=text("error"), checkpoint=text("checkpoint"), weights=text("weights"))
 
 
 COLUMNS = tuple(f.name for f in dataclasses.fields(TrialRecord))

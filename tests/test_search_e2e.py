@@ -107,7 +107,9 @@ def check_disk(run_dir: Path, rows: list[dict], best: int) -> None:
         [r["number"] or r["name"] for r in complete if r in keep]
     for r in complete:
         if r["weights"] == "kept":
-            assert Path(r["checkpoint"]).is_file()
+            # recorded relative to the run, so that a copied run is self-contained
+            assert r["checkpoint"] == f"weights/{Path(r['checkpoint']).name}"
+            assert (run_dir / r["checkpoint"]).is_file()
         else:
             assert r["weights"] == f"not kept (--keep-weights best:{best})" and not r["checkpoint"]
     assert sorted(p.name for p in (run_dir / "weights").iterdir()) == \
@@ -176,7 +178,7 @@ def test_search_runs_resumes_and_shows(tmp_path):
     import mbnas
 
     model = mbnas.load(export_dir)
-    trained = torch.load(winner["checkpoint"], weights_only=True)["model"]
+    trained = torch.load(run_dir / winner["checkpoint"], weights_only=True)["model"]
     assert all(torch.equal(model.state_dict()[k], v) for k, v in trained.items())
     assert_usage_error(run("export", str(run_dir), "--trial", "999"), "has no trial '999'")
     over = next(r for r in after if r["state"] == "over_budget")

@@ -30,6 +30,7 @@ from mbnas.arch.seeds import seed, with_overrides
 from mbnas.errors import MbnasError
 from mbnas.outcome import COLUMNS, Status
 from mbnas.search.confirm import entries, near_chance, proxy_noise_note, summarize, verdict
+from mbnas.search.runs import weights_path
 from mbnas.search.settings import SearchSettings, check_name, keep_best
 from mbnas.search.space import SearchSpace, resolve_space
 from mbnas.units import format_count
@@ -60,9 +61,10 @@ def _key(row: dict) -> str:
     return f"reference-{row['name']}" if row["role"] == "reference" else f"trial-{row['number']}"
 
 
-def drop_weights(study, policy: str) -> list[dict]:
+def drop_weights(study, policy: str, run_dir: Path) -> list[dict]:
     """Delete the weights that ``policy`` no longer keeps (recorded in the study first, so
-    a crash leaves at worst a file that the next run deletes); the rows after it."""
+    a crash leaves at worst a file that the next run deletes); the rows after it.  Only
+    files inside ``run_dir`` are ever deleted (a copied run must not touch the original's)."""
     rows = study.rows()
     keep = _weights_kept(rows, policy, study.objective)
     drop = [r for r in rows if r["checkpoint"] and r["state"] == Status.COMPLETE
@@ -73,7 +75,7 @@ def drop_weights(study, policy: str) -> list[dict]:
     shared = {r["checkpoint"] for r in rows if _key(r) in keep}  # rows may share a file
     for r in drop:
         if r["checkpoint"] not in shared:
-            Path(r["checkpoint"]).unlink(missing_ok=True)
+            weights_path(run_dir, r["checkpoint"]).unlink(missing_ok=True)
     return study.rows()
 
 
@@ -111,7 +113,9 @@ def _check_settings(run_dir: Path, fingerprint: dict) -> None:
         return
     try:
         stored = json.loads(path.read_text())["fingerprint"]
-    except (ValueError, KeyError):
+        if not isinstance(stored, dict):
+            raise TypeError
+    except (OSError, ValueError, KeyError, TypeError):
         raise MbnasError(f"{path} is damaged; move the run folder away or pick another --name") \
             from None
     for key, value in fingerprint.items():
@@ -120,6 +124,76 @@ def _check_settings(run_dir: Path, fingerprint: dict) -> None:
                 f"run {run_dir.name!r} was started with {key}={stored.get(key)!r}, this command "
                 f"asks for {value!r}; rerun with the same settings to resume, or use another "
                 "--name")
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def check_resumable(run_dir: Path) -> None:
+    """Refuse, before anything in ``run_dir`` changes, a run that cannot be resumed as it
+    is: results without the study they came from, a study without its settings, or a
+    ``study.db`` that is not a run's Optuna study."""
+    db, settings = run_dir / "study.db", run_dir / "run.json"
+    afresh = (f"nothing was changed; start afresh with another --name, or move {run_dir} "
+              "away")
+    results = [name for name in ("trials.csv", "best.json") if (run_dir / name).exists()]
+    if (run_dir / "weights").is_dir() and any((run_dir / "weights").iterdir()):
+        results.append("weights/")
+    if not db.exists():
+        if results:
+            raise MbnasError(f"run {run_dir.name!r} has {', '.join(results)} but no study.db, "
+                             f"which a resumed search continues from; {afresh}")
+        return
+    if not settings.exists():
+        raise MbnasError(f"run {run_dir.name!r} has a study.db but no run.json (its "
+                         f"settings); {afresh}")
+    problem = _study_problem(db)
+    if problem:
+        raise MbnasError(f"{db} {problem}; {afresh}")
+
+
+def _study_problem(db: Path) -> str:
+    """Why ``db`` is not a run's study ("" if it is one), read without changing it."""
+    import sqlite3
+
+    try:
+        with db.open("rb") as f:
+            if f.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
+                return "is not an SQLite database (damaged or foreign)"
+        connection = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            names = {row[0] for row in connection.execute("SELECT study_name FROM studies")}
+        finally:
+            connection.close()
+    except (OSError, sqlite3.Error) as err:
+        return f"cannot be read as an Optuna study ({err})"
+    return "" if "search" in names else "holds no search study (damaged or foreign)"
+
+
+def check_agrees(run_dir: Path, rows: list[dict], log) -> None:
+    """``trials.csv`` (written from the study after every trial) must not name a trial the
+    study lacks; weights the study says are kept should be there."""
+    from mbnas.search.runs import read_trials
+
+    try:
+        written = read_trials(run_dir) if (run_dir / "trials.csv").exists() else []
+    except MbnasError as err:  # derived from the study: rewritten below
+        log(f"warning: {err}; it is rewritten from study.db")
+        return
+    study = {(r["number"], r["name"]): r["arch"] for r in rows}
+    for r in written:
+        number = int(r["number"]) if r["number"] else None
+        if study.get((number, r["name"])) != r["arch"]:
+            label = f"trial {number}" if number is not None else f"reference {r['name']}"
+            raise MbnasError(f"{run_dir / 'trials.csv'} and study.db disagree: {label} is "
+                             "not in the study as trials.csv records it; nothing was "
+                             f"changed; start afresh with another --name, or move {run_dir} "
+                             "away")
+    missing = [r["number"] if r["number"] != "" else r["name"] for r in rows
+               if r["checkpoint"] and not weights_path(run_dir, r["checkpoint"]).is_file()]
+    if missing:
+        log(f"warning: the weights of trial(s) {', '.join(map(str, missing))} are missing "
+            f"from {run_dir / 'weights'}; they cannot be exported with trained weights")
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -182,10 +256,12 @@ def prepare(settings: SearchSettings) -> tuple[SearchSpace, str]:
 def run_search(settings: SearchSettings, *, log=print) -> SearchOutcome:
     from mbnas.search.study import RunStudy
 
+    settings = dataclasses.replace(settings, protocol=settings.protocol.with_absolute_paths())
     space, space_text = prepare(settings)
     run_dir = settings.run_dir
     fingerprint = _fingerprint(settings, space_text)
     _check_settings(run_dir, fingerprint)
+    check_resumable(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     lock = FileLock(run_dir / ".lock")
     try:
@@ -205,12 +281,13 @@ def run_search(settings: SearchSettings, *, log=print) -> SearchOutcome:
                          objective=settings.objective, sampler=settings.sampler,
                          seed=settings.protocol.train.seed, resolution=settings.resolution,
                          num_classes=settings.num_classes)
+        check_agrees(run_dir, study.rows(), log)
         interrupted = study.recover_interrupted()
         if interrupted:
             log(f"resuming: trials {', '.join(f'#{n}' for n in interrupted)} were cut off "
                 "by an interrupted run and are queued again")
         seeds = study.enqueue_seeds()
-        _tidy(run_dir, drop_weights(study, settings.keep_weights))
+        _tidy(run_dir, drop_weights(study, settings.keep_weights, run_dir))
         near_chance = _run_phases(settings, study, run_dir, log)
         return _finish(settings, study, run_dir, interrupted, seeds, near_chance)
     finally:
@@ -288,7 +365,8 @@ def _run_phases(settings: SearchSettings, study, run_dir: Path, log) -> str:
     weights = (run_dir / "weights").resolve()
 
     def save_csv() -> None:
-        write_trials_csv(drop_weights(study, settings.keep_weights), run_dir / "trials.csv")
+        write_trials_csv(drop_weights(study, settings.keep_weights, run_dir),
+                         run_dir / "trials.csv")
 
     names, over = settings.reference_names()
     refs = study.reference_source(

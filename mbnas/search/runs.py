@@ -49,27 +49,113 @@ def check_run(path: str | Path) -> Path:
     return path
 
 
+# trials.csv columns every run has had; later columns (train_seconds, weights) may be absent
+# from older runs' files.
+_REQUIRED = ("number", "name", "role", "state", "arch", "macs", "params", "val_acc")
+
+
 def read_trials(run: str | Path) -> list[dict]:
     """The rows of ``trials.csv``, parsed as :class:`~mbnas.outcome.TrialRecord` rows (a
-    search trial's number as text, "" for a reference)."""
+    search trial's number as text, "" for a reference).  A damaged file (cut short, foreign
+    columns, values of the wrong kind) is refused with the line that is wrong."""
     path = check_run(run) / "trials.csv"
     try:
-        with path.open(newline="") as f:
-            records = [TrialRecord.from_row(row) for row in csv.DictReader(f)]
-    except (OSError, csv.Error, KeyError, ValueError) as err:
-        raise MbnasError(f"cannot read {path}: {err}") from None
+        with path.open(newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            missing = [c for c in _REQUIRED if c not in (reader.fieldnames or ())]
+            if missing:
+                raise ValueError(f"its header lacks {', '.join(missing)}")
+            records = []
+            for row in reader:
+                if None in row or None in row.values():
+                    raise ValueError(f"line {reader.line_num} has "
+                                     f"{'too many' if None in row else 'too few'} fields")
+                try:
+                    records.append(TrialRecord.from_row(row))
+                except (KeyError, ValueError) as err:
+                    raise ValueError(f"line {reader.line_num}: {err}") from None
+    except (OSError, UnicodeDecodeError, csv.Error, ValueError) as err:
+        raise MbnasError(f"cannot read {path}: {err} (the file is damaged; rerunning the "
+                         "search command rewrites it from study.db)") from None
     rows = [r.to_row() for r in records]
     for row in rows:
         row["number"] = str(row["number"])
+        if row["checkpoint"]:
+            row["checkpoint"] = weights_entry(row["checkpoint"])
     return rows
 
 
 def read_best(run: str | Path) -> dict:
+    """``best.json``, checked: a damaged or foreign file is refused in one line."""
     path = check_run(run) / "best.json"
     if not path.exists():
         raise MbnasError(f"run {str(run)!r} has no best.json yet: let the search finish "
                          "(or rerun the same command to resume it)")
-    return json.loads(path.read_text())
+    try:
+        return _checked_best(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError) as err:
+        what = err.args[0] if isinstance(err, KeyError) and err.args else err
+        raise MbnasError(f"cannot read {path}: {what} (the file is damaged; rerunning the "
+                         "search command rewrites it)") from None
+
+
+def _checked_best(data) -> dict:
+    """``data`` as best.json must hold it, its rows parsed like trials.csv's; raises
+    ValueError, TypeError or KeyError naming what is wrong."""
+    if not isinstance(data, dict):
+        raise ValueError(f"expected a JSON object, found {type(data).__name__}")
+    budget = data["budget"]
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+        raise ValueError(f"budget {budget!r} is not a positive integer")
+    out = dict(data)
+    for key in ("winner", "proxy_winner"):
+        out[key] = None if data.get(key) is None else _record(data[key], key)
+    for key in ("references", "pareto_front"):
+        rows = data.get(key, [])
+        if not isinstance(rows, list):
+            raise ValueError(f"{key} is not a list")
+        out[key] = [_record(r, key) for r in rows]
+    for key in ("near_chance", "proxy_noise"):
+        if not isinstance(data.get(key, ""), str):
+            raise ValueError(f"{key} is not text")
+    if data.get("confirmation") is not None:
+        _check_confirmation(data["confirmation"])
+    return out
+
+
+def _record(row, where: str) -> dict:
+    if not isinstance(row, dict):
+        raise ValueError(f"{where} is not an object")
+    try:
+        record = TrialRecord.from_row(row)
+    except (KeyError, ValueError, TypeError) as err:
+        raise ValueError(f"{where}: {err}") from None
+    if not record.arch:
+        raise ValueError(f"{where} has no arch")
+    row = record.to_row()
+    if row["checkpoint"]:
+        row["checkpoint"] = weights_entry(row["checkpoint"])
+    return row
+
+
+def _check_confirmation(confirmation) -> None:
+    if not isinstance(confirmation, dict):
+        raise ValueError("confirmation is not an object")
+    protocol, rows, verdict = (confirmation["protocol"], confirmation["rows"],
+                               confirmation["verdict"])
+    if not isinstance(protocol, dict) or not all(isinstance(protocol.get(k), int)
+                                                 for k in ("epochs", "seeds")):
+        raise ValueError("confirmation.protocol has no epochs or seeds")
+    if not isinstance(rows, list) or not isinstance(verdict, dict) \
+            or not isinstance(verdict.get("text"), str):
+        raise ValueError("confirmation has no rows or verdict")
+    for row in rows:
+        if not isinstance(row, dict) or not isinstance(row.get("label"), str) \
+                or not isinstance(row.get("seeds"), int) or not all(
+                    isinstance(row.get(k), (int, float)) and not isinstance(row.get(k), bool)
+                    for k in ("mean", "spread", "proxy_val_acc", "macs", "params")):
+            raise ValueError("confirmation.rows holds a row without its label, figures or "
+                             "seed count")
 
 
 def pick_trial(run: str | Path, which: str = "best") -> dict:

@@ -27,6 +27,7 @@ from mbnas.arch.encoding import decode, encode
 from mbnas.arch.spec import NUM_CLASSES, Arch
 from mbnas.errors import MbnasError
 from mbnas.outcome import Exhausted, Status, TrialRecord
+from mbnas.search.runs import weights_entry
 from mbnas.search.settings import OBJECTIVES, SAMPLERS
 from mbnas.search.space import SearchSpace
 
@@ -410,7 +411,8 @@ def _row(t: optuna.trial.FrozenTrial, *, number, name: str, dropped: str | None)
         val_acc=float(val_acc) if val_acc is not None else math.nan,
         epochs=a.get("epochs", 0), seconds=round(float(a.get("seconds", 0.0)), 2),
         train_seconds=round(float(a.get("train_seconds", 0.0)), 2),
-        error=a.get("error", ""), checkpoint="" if dropped else a.get("checkpoint", ""),
+        error=a.get("error", ""),
+        checkpoint="" if dropped or not a.get("checkpoint") else weights_entry(a["checkpoint"]),
         weights=dropped or ("kept" if a.get("checkpoint") else ""),
     ).to_row()
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from mbnas.errors import MbnasError
 from mbnas.outcome import Exhausted, Status
+from mbnas.search.runs import weights_entry
 
 # Ray reads these at import: no usage reporting, no new-style console tables.
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -209,7 +210,8 @@ class StudySearcher(Searcher):
                         seconds=seconds, error=message,
                         train_seconds=float(result.get("train_seconds", 0.0) or 0.0),
                         node=str(result.get("node", "")), attempts=info.get("attempts"),
-                        checkpoint=config["weights_path"] if status == Status.COMPLETE else "")
+                        checkpoint=weights_entry(config["weights_path"])
+                        if status == Status.COMPLETE and config["weights_path"] else "")
         if self.after_tell:
             self.after_tell()
         t = self.tally

@@ -67,6 +67,13 @@ DEFAULT_VAL_SIZE = 2_000
 DATA_ENV = "MBNAS_DATA"  # where data sets lie, unless --data-dir says
 
 
+def absolute(path: str) -> str:
+    """``path`` made absolute (``~`` expanded), as the trainings see it wherever they run."""
+    import os
+
+    return os.path.abspath(os.path.expanduser(path))
+
+
 @dataclass(frozen=True)
 class Protocol:
     dataset: str = DEFAULT_DATASET
@@ -86,6 +93,13 @@ class Protocol:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def with_absolute_paths(self) -> Protocol:
+        """This protocol with its data folder absolute: a Ray worker runs in a folder of its
+        own, where a relative path names another folder (or none)."""
+        if not self.data_dir or self.data_dir == absolute(self.data_dir):
+            return self
+        return dataclasses.replace(self, data_dir=absolute(self.data_dir))
 
     def fingerprint(self) -> dict:
         """What decides the trainings' results: all but the seed, the device, the thread
