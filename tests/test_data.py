@@ -247,14 +247,32 @@ def test_folder_errors(tmp_path):
     with pytest.raises(MbnasError) as excinfo:
         load_dataset("folder", tmp_path)
     one_line_error(excinfo, "no class folders", str(tmp_path), "DIR/train/<class>/")
-    (tmp_path / "cat").mkdir()
+    write_png(tmp_path / "cat" / "0.png", (1, 2, 3))
+    with pytest.raises(MbnasError) as excinfo:  # it would train to 100% and mean nothing
+        load_dataset("folder", tmp_path)
+    one_line_error(excinfo, "one class folder, 'cat'", "at least 2")
+    (tmp_path / "dog").mkdir()
     with pytest.raises(MbnasError) as excinfo:
         load_dataset("folder", tmp_path)
-    one_line_error(excinfo, "no images", str(tmp_path / "cat"))
-    (tmp_path / "cat" / "broken.png").write_bytes(b"not a png")
+    one_line_error(excinfo, "no images", str(tmp_path / "dog"))
+    (tmp_path / "dog" / "broken.png").write_bytes(b"not a png")
     with pytest.raises(MbnasError) as excinfo:
         load_dataset("folder", tmp_path)
     one_line_error(excinfo, "cannot decode", "broken.png")
+
+
+def test_a_folder_trains_at_its_images_own_size(tmp_path):
+    # The help says "default: their own"; 64 px images once trained at 32 px.
+    for name in ("a", "b"):
+        for i in range(3):
+            write_png(tmp_path / name / f"{i}.png", (i, 9, 9), size=(64, 64))
+    data = load_dataset("folder", tmp_path, val_size=1)
+    assert data.size == 64
+    from mbnas.training.protocol import Protocol
+    from mbnas.training.proxy import load_data
+
+    assert load_data(Protocol(dataset="folder", data_dir=str(tmp_path), subset=None,
+                              val_size=1)).size == 64
 
 
 # --- the validation split ---

@@ -3,7 +3,8 @@
 ``DIR/train/<class>/*.png`` and ``DIR/test/<class>/*.png`` give the two splits; a folder of
 class folders alone (``DIR/<class>/*.png``, or only ``DIR/train/``) is one set, from which
 a fixed, seeded 20% becomes the test split.  Every image is converted to RGB and resized
-to ``image_size`` x ``image_size`` (aspect ratio not kept).
+to ``image_size`` x ``image_size`` (aspect ratio not kept); without one, to the larger side
+of the first training image, so a folder of 64 px images trains at 64 px.
 """
 
 from __future__ import annotations
@@ -24,10 +25,12 @@ TEST_FRACTION = 5  # one image in five
 _TEST_SEED = 20240601
 
 
-def read_folder(directory: Path, image_size: int) -> Source:
+def read_folder(directory: Path, image_size: int | None = None) -> Source:
     train_dir, test_dir = directory / "train", directory / "test"
     root = train_dir if train_dir.is_dir() else directory
     classes = _classes(root)
+    if image_size is None:
+        image_size = _own_size(root, classes)
     train = _read_images(root, classes, image_size, every_class=True)
     if root is train_dir and test_dir.is_dir():
         test = _read_images(test_dir, classes, image_size, every_class=False)
@@ -41,7 +44,25 @@ def _classes(root: Path) -> tuple[str, ...]:
                            if p.is_dir() and not p.name.startswith(".")))
     if not classes:
         raise MbnasError(f"folder: no class folders in {root}; {HOW_TO_GET}")
+    if len(classes) < 2:  # one class trains to 100% and says nothing of any architecture
+        raise MbnasError(f"folder: {root} has one class folder, {classes[0]!r}; a "
+                         f"classifier needs at least 2; {HOW_TO_GET}")
     return classes
+
+
+def _own_size(root: Path, classes: tuple[str, ...]) -> int:
+    """The larger side of the first training image: the size the folder's images have."""
+    from PIL import Image
+
+    for name in classes:
+        for path in _image_files(root / name) if (root / name).is_dir() else []:
+            try:
+                with Image.open(path) as image:
+                    return max(image.size)
+            except (OSError, ValueError) as err:
+                raise MbnasError(f"folder: cannot decode {path} ({err}); remove it or "
+                                 "replace it with a readable image") from err
+    raise MbnasError(f"folder: no images ({', '.join(EXTENSIONS)}) under {root}; {HOW_TO_GET}")
 
 
 def _image_files(folder: Path) -> list[Path]:

@@ -30,13 +30,14 @@ HOW_TO_GET = {"fashion-mnist": IDX_HOW_TO_GET, "cifar10": cifar_how_to_get("cifa
 
 def load_dataset(name: str = "fashion-mnist", data_dir: str | os.PathLike | None = None, *,
                  val_size: int = DEFAULT_VAL_SIZE, subset: int | None = None, split_seed: int = 0,
-                 image_size: int = 32) -> Dataset:
+                 image_size: int | None = None) -> Dataset:
     """Load ``name`` into memory as uint8 tensors, with a seeded validation split.
 
     ``val_size`` training images (at most a fifth, at least one) become ``val``; with
     ``subset``, only that many of the rest stay in ``train``.  Both come from one permutation
     seeded by ``split_seed``, so the same arguments give identical tensors.  ``image_size``
-    is the side that ``folder`` images are resized to; other sets keep their own.
+    is the side that ``folder`` images are resized to (None: the size they have); other sets
+    keep their own.
     """
     if name not in DATASETS:
         raise MbnasError(f"dataset: {name!r} is not allowed; choose one of {', '.join(DATASETS)}")
@@ -44,7 +45,8 @@ def load_dataset(name: str = "fashion-mnist", data_dir: str | os.PathLike | None
     if subset is not None:
         check_count("subset", subset, 1)
     check_count("split_seed", split_seed, 0)
-    check_count("image_size", image_size, 1)
+    if image_size is not None:
+        check_count("image_size", image_size, 1)
     source = _read(name, data_dir, image_size)
     if len(source.train) < 2:
         raise MbnasError(f"{name}: {len(source.train)} training image(s); holding one out for "
@@ -70,7 +72,7 @@ def split_indices(n: int, val_size: int, subset: int | None,
     return train.sort().values, val.sort().values
 
 
-def _read(name: str, data_dir: str | os.PathLike | None, image_size: int) -> Source:
+def _read(name: str, data_dir: str | os.PathLike | None, image_size: int | None) -> Source:
     if name == "synthetic":
         return make_synthetic()
     directory = data_folder(name, data_dir)
