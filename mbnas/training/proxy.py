@@ -48,7 +48,7 @@ def _load(dataset: str, data_dir: str | None, val_size: int, subset: int | None,
     from mbnas.data import load_dataset
 
     data = load_dataset(dataset, data_dir, val_size=val_size, subset=subset,
-                        image_size=resolution or 32)
+                        image_size=resolution)
     if resolution and resolution != data.size:
         data = resized(data, resolution)
     return data
