@@ -53,6 +53,22 @@ def test_each_member_is_trained_once_then_the_space_is_exhausted(tmp_path, sampl
         assert r["epochs"] == 0 and original["state"] == Status.COMPLETE
 
 
+# c8 and c16 at width 0.5 both round to 8 channels: two specs, one network.
+ROUNDED = parse_space({"output_stride": 4, "width": [0.5], "stem": {"channels": [8]},
+                       "stages": [{"block": ["ds"], "channels": [8, 16], "stride": [2]}]})
+
+
+def test_two_specs_that_build_one_network_are_one_trial(tmp_path):
+    run = study(tmp_path, space=ROUNDED)
+    train(run, run.ask())
+    with pytest.raises(Exhausted):
+        run.ask()
+    rows = run.rows()
+    assert run.counted() == 1
+    assert len({r["arch"] for r in rows}) == 2  # both specs were sampled ...
+    assert all(r["state"] == Status.REPEAT for r in rows[1:])  # ... one was trained
+
+
 def test_a_running_architecture_is_not_issued_again(tmp_path):
     run = study(tmp_path)
     running = [run.ask() for _ in range(4)]  # none told yet: all four are running

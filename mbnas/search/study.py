@@ -14,6 +14,7 @@ costs at most two samples: sampling never loops.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from optuna.trial import TrialState
 
 from mbnas.arch.cost import count
 from mbnas.arch.encoding import decode, encode
-from mbnas.arch.spec import NUM_CLASSES, Arch
+from mbnas.arch.spec import NUM_CLASSES, Arch, resolve
 from mbnas.errors import MbnasError
 from mbnas.outcome import Exhausted, Status, TrialRecord
 from mbnas.search.runs import weights_entry
@@ -194,9 +195,13 @@ class RunStudy:
         return trial, arch, cost
 
     def _trained(self, encoding: str, number: int) -> optuna.trial.FrozenTrial | None:
-        """The trial of this run that trains or trained ``encoding`` (not ``number``)."""
+        """The trial of this run that trains or trained the network ``encoding`` builds (not
+        ``number``): two specs that resolve to one network (``c8`` and ``c16`` at width 0.5
+        both round to 8 channels) are one architecture."""
+        network = network_key(encoding)
         for t in self.study.get_trials(deepcopy=False):
-            if t.number == number or t.user_attrs.get("arch") != encoding:
+            if t.number == number or "arch" not in t.user_attrs \
+                    or network_key(t.user_attrs["arch"]) != network:
                 continue
             status = t.user_attrs.get("status")
             if status in (Status.OVER_BUDGET, Status.INTERRUPTED, Status.REPEAT):
@@ -372,6 +377,16 @@ class References:
         self.run.add_reference(c.name, c.arch, status=status, val_acc=val_acc, epochs=epochs,
                                seconds=seconds, error=error, checkpoint=checkpoint,
                                train_seconds=train_seconds)
+
+
+@functools.lru_cache(maxsize=4096)
+def network_key(encoding: str) -> tuple:
+    """What identifies the network a spec builds: its resolved blocks (channels after the
+    width multiplier and rounding; block names aside, so a stage split in two is the same
+    network), the fully connected layers, resolution and classes."""
+    net = resolve(decode(encoding))
+    return (tuple(b[1:] for b in net.blocks), net.fcs(), net.fc_activation,
+            net.arch.resolution)
 
 
 def _with(arch: Arch, **changes) -> Arch:
