@@ -69,6 +69,8 @@ def test_min_resolution_is_tight():
         ({"kernel": 4}, "kernel: 4 is not allowed; choose one of 3, 5, 7"),
         ({"kernel": 2}, "kernel"),
         ({"repeats": 0}, "repeats: 0 is not allowed; it must be at least 1"),
+        ({"repeats": 100_000_000}, "repeats: 100000000 is not allowed; a network has at most "
+                                   "1000 blocks"),
         ({"block": "mb"}, "block: 'mb' is not allowed; choose one of ds, ir"),
         ({"stride": 3}, "stride: 3 is not allowed"),
         ({"channels": 0}, "channels"),
@@ -94,7 +96,9 @@ def test_stage_validation_names_the_field(kwargs, message):
     [({"width": 0}, "width: 0 is not allowed"), ({"width": -1.0}, "width"),
      ({"width": float("nan")}, "width"), ({"resolution": 0}, "resolution"),
      ({"num_classes": 0}, "num_classes"), ({"rounding": "ceil"}, "rounding"),
-     ({"stages": ()}, "at least one stage")],
+     ({"stages": ()}, "at least one stage"),
+     ({"stages": (Stage("ir", 16, repeats=600),) * 2},
+      "stages: 1200 blocks in all is not allowed; a network has at most 1000 blocks")],
 )
 def test_arch_validation_names_the_field(kwargs, message):
     base = {"stages": (Stage("ir", 16),)}

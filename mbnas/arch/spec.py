@@ -26,6 +26,9 @@ KERNELS = (3, 5, 7)
 STRIDES = (1, 2)
 ROUNDINGS = ("divisible8", "truncate")
 NUM_CLASSES = 1000  # ImageNet: what budgets are priced for unless told otherwise
+# resolve() expands every block: a bound far above any real MobileNet (V2 has 17 blocks)
+# refuses r100000000 before it exhausts memory (issue 18).
+MAX_BLOCKS = 1000
 
 
 def _allowed(values) -> str:
@@ -101,6 +104,9 @@ class Stage:
             _check_choice("block", self.block, stage_kinds())
         _check_int("channels", self.channels)
         _check_int("repeats", self.repeats)
+        if self.repeats > MAX_BLOCKS:
+            raise MbnasError(f"repeats: {self.repeats} is not allowed; a network has at most "
+                             f"{MAX_BLOCKS} blocks (MobileNetV2 has 17)")
         _check_choice("kernel", self.kernel, KERNELS)
         _check_choice("stride", self.stride, STRIDES)
         expansion = _normalise_number(_check_positive("expansion", self.expansion))
@@ -159,6 +165,10 @@ class Arch:
         for i, stage in enumerate(stages):
             if not isinstance(stage, Stage):
                 raise MbnasError(f"stages[{i}]: expected a Stage, got {stage!r}")
+        blocks = sum(s.repeats for s in stages)
+        if blocks > MAX_BLOCKS:
+            raise MbnasError(f"stages: {blocks} blocks in all is not allowed; a network has at "
+                             f"most {MAX_BLOCKS} blocks (MobileNetV2 has 17)")
         object.__setattr__(self, "stages", stages)
         object.__setattr__(self, "width", float(_check_positive("width", self.width)))
         _check_int("resolution", self.resolution)
