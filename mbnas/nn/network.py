@@ -14,6 +14,7 @@ from mbnas.arch.kinds import kind
 from mbnas.arch.spec import Arch, resolve
 from mbnas.arch.spec import Network as Resolved
 from mbnas.nn.layers import ACTIVATIONS
+from mbnas.resources import check_network_fits
 
 
 class Network(nn.Module):
@@ -66,6 +67,7 @@ def init_weights(model: nn.Module) -> None:
 def build(arch: Arch | Resolved, *, dropout: float = 0.0) -> Network:
     """The PyTorch module for ``arch`` (freshly initialised)."""
     net = arch if isinstance(arch, Resolved) else resolve(arch)
+    check_network_fits(net)  # refuse up front what would meet the OOM killer (issue 18)
     blocks = [kind(b.kind).module(b) for b in net.blocks]
     return Network(
         blocks, net.features, net.num_classes, net.hidden_fc, net.fc_activation, dropout

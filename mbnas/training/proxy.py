@@ -61,6 +61,18 @@ def resized(data, size: int):
 
     from mbnas.data import ImageSet
     from mbnas.data._sets import channel_stats
+    from mbnas.resources import FLOAT_BYTES, check_fits, image_bytes
+
+    # Refused before allocating (issue 18: 100000 px asked for terabytes): every split's uint8
+    # result, and while the largest split is resized, its float copy and float result.
+    counts = [len(getattr(data, k)) for k in ("train", "val", "test")]
+    channels, largest = data.channels, max(counts)
+    check_fits(image_bytes(sum(counts), size, channels)
+               + FLOAT_BYTES * image_bytes(largest, data.size, channels)
+               + FLOAT_BYTES * image_bytes(largest, size, channels),
+               f"proxy resolution {size}: resizing the {sum(counts):,} images ({channels} x "
+               f"{data.size} x {data.size}) to {size} x {size}",
+               f"use a smaller --proxy-resolution (the images are {data.size} px)")
 
     def resize(images):
         out = F.interpolate(images.float(), size=(size, size), mode="bilinear",
