@@ -77,6 +77,24 @@ def _weights_line(rows: list[dict]) -> str:
     return line
 
 
+def _count_line(rows: list[dict]) -> str:
+    """``10 trials, 1 reference (also 6 rows not trained: 4 repeat, 2 over_budget)``: the
+    trials that count toward ``--trials``, as the search command counts them."""
+    from collections import Counter
+
+    search = [r for r in rows if r["role"] != "reference"]
+    counted = [r for r in search if Status(r["state"]).counted]
+    refs = len(rows) - len(search)
+    line = f"{len(counted)} trial{'s' * (len(counted) != 1)}"
+    if refs:
+        line += f", {refs} reference{'s' * (refs != 1)}"
+    rest = Counter(r["state"] for r in search if not Status(r["state"]).counted)
+    if rest:
+        line += (f" (also {sum(rest.values())} row(s) not trained: "
+                 + ", ".join(f"{n} {state}" for state, n in rest.most_common()) + ")")
+    return line
+
+
 def show(run: str | Path) -> str:
     """The text ``mbnas show`` prints; also writes ``accuracy_vs_macs.png`` in the run."""
     from mbnas.arch.cost import layer_costs
@@ -87,7 +105,7 @@ def show(run: str | Path) -> str:
     run = Path(run)
     rows = read_trials(run)
     best = read_best(run)
-    parts = [f"# {run}: {len(rows)} trials, budget {format_count(best['budget'])} MACs", "",
+    parts = [f"# {run}: {_count_line(rows)}, budget {format_count(best['budget'])} MACs", "",
              markdown_table(trials_table(rows)), ""]
     winner = best.get("winner")
     confirmation = best.get("confirmation")

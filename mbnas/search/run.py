@@ -271,8 +271,6 @@ def run_search(settings: SearchSettings, *, log=print) -> SearchOutcome:
                          f"(lock {run_dir / '.lock'}); wait for it or use another --name") \
             from None
     try:
-        log(f"mbnas search: run {run_dir}, budget {format_count(settings.budget)} MACs, "
-            f"{settings.trials} trials")
         if not (run_dir / "run.json").exists():
             _write_text(run_dir / "run.json", json.dumps(
                 {"name": settings.run_name, "created": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -282,6 +280,8 @@ def run_search(settings: SearchSettings, *, log=print) -> SearchOutcome:
                          seed=settings.protocol.train.seed, resolution=settings.resolution,
                          num_classes=settings.num_classes)
         check_agrees(run_dir, study.rows(), log)
+        log(f"mbnas search: run {run_dir}, budget {format_count(settings.budget)} MACs, "
+            f"{settings.trials} trials")
         interrupted = study.recover_interrupted()
         if interrupted:
             log(f"resuming: trials {', '.join(f'#{n}' for n in interrupted)} were cut off "

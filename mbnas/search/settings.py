@@ -21,6 +21,10 @@ from mbnas.units import format_count, parse_count
 OBJECTIVES = ("accuracy", "pareto")
 SAMPLERS = ("tpe", "random", "nsga2")
 KEEP_WEIGHTS = "best:5"  # plus the seed candidates and the references: see keep_best()
+# Bounds no real search comes near, so that a typo is refused rather than run: the
+# costliest MobileNet of the papers' grids (V2 1.4 at 224 px) is 582M MACs.
+MAX_BUDGET = 100 * 10**9
+MAX_TRIALS = 10_000  # each trains a network: the default 10 take ~9 minutes on 2 cores
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -65,6 +69,13 @@ class SearchSettings:
                                  f"{', '.join(allowed)}")
         if self.trials < 1:
             raise MbnasError(f"--trials: {self.trials} must be at least 1")
+        if self.trials > MAX_TRIALS:
+            raise MbnasError(f"--trials: {self.trials:,} is more than {MAX_TRIALS:,}, the most "
+                             "allowed (each trial trains a network)")
+        if self.budget > MAX_BUDGET:
+            raise MbnasError(f"--budget: {self.budget:.3g} MACs is more than "
+                             f"{format_count(MAX_BUDGET, 0)}, the most allowed (MobileNetV2 1.4 "
+                             "at 224 px costs 582M)")
         if self.concurrency < 1:
             raise MbnasError(f"--concurrency: {self.concurrency} must be at least 1")
         keep_best(self.keep_weights)
