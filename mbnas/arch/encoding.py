@@ -24,6 +24,7 @@ The file form (YAML or JSON) holds the same fields by name.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import asdict
@@ -33,6 +34,7 @@ import yaml
 
 from mbnas.arch.kinds import OPTIONS, kind, stage_kinds
 from mbnas.arch.spec import ACTIVATIONS, Arch, Head, Stage, Stem
+from mbnas.arch.yamlfile import parse_yaml
 from mbnas.errors import MbnasError
 
 _ROUNDING_TOKENS = {"div8": "divisible8", "trunc": "truncate"}
@@ -233,13 +235,27 @@ def load_file(path: str | Path) -> Arch:
         text = path.read_text()
     except OSError as err:
         raise MbnasError(f"cannot read spec file {str(path)!r}: {err.strerror}") from None
+    if path.suffix != ".json":
+        return from_dict(parse_yaml(text, str(path)), where=str(path))
     try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as err:
+        data = json.loads(text, object_pairs_hook=functools.partial(_unique_pairs, path))
+    except ValueError as err:
+        if isinstance(err, MbnasError):
+            raise
         first = (str(err).splitlines() or [type(err).__name__])[0]
-        raise MbnasError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: "
-                         f"{first}") from None
+        raise MbnasError(f"{path}: not valid JSON: {first}") from None
     return from_dict(data, where=str(path))
+
+
+def _unique_pairs(path: Path, pairs: list[tuple[str, object]]) -> dict:
+    """A JSON object, refusing a key given twice (json keeps the last one, issue 18)."""
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise MbnasError(f"{path}: duplicate key {key!r}; each key may appear once in an "
+                             "object")
+        seen.add(key)
+    return dict(pairs)
 
 
 def save_file(arch: Arch, path: str | Path) -> None:

@@ -18,8 +18,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from mbnas.arch.cost import macs as count_macs
 from mbnas.arch.encoding import decode
 from mbnas.arch.kinds import kind, stage_kinds
@@ -34,6 +32,7 @@ from mbnas.arch.spec import (
     Stage,
     Stem,
 )
+from mbnas.arch.yamlfile import parse_yaml
 from mbnas.errors import MbnasError
 
 Choose = Callable[[str, Sequence], object]
@@ -310,12 +309,10 @@ def load_space(path: str | Path) -> SearchSpace:
     """Read a space file; errors name the key and what is allowed."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        text = path.read_text()
     except OSError as err:
         raise MbnasError(f"cannot read search space {str(path)!r}: {err.strerror}") from None
-    except yaml.YAMLError as err:
-        first = (str(err).splitlines() or ["?"])[0]
-        raise MbnasError(f"{path}: not valid YAML: {first}") from None
+    data = parse_yaml(text, str(path))
     try:
         return parse_space(data, default_name=path.stem)
     except MbnasError as err:
