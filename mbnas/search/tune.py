@@ -64,23 +64,24 @@ def proxy_trial(config: dict) -> None:
     """Train one candidate; report after every epoch, with its validation accuracy where
     the epoch was validated (every epoch if ``config["validate_every_epoch"]``, else the
     last one alone: NaN before it)."""
+    import dataclasses
+
     import torch
 
     from mbnas.arch.encoding import decode
     from mbnas.training.protocol import Protocol
     from mbnas.training.proxy import proxy_trainer, weights_file
-    from mbnas.training.trainer import Diverged
 
     protocol = Protocol.from_dict(config["protocol"])
     fault = config.get("fault", "")
+    if fault == "nan":  # a learning rate of NaN: the loss diverges in the first steps
+        protocol = dataclasses.replace(
+            protocol, train=dataclasses.replace(protocol.train, lr=float("nan")))
     base = {"number": config["number"], "macs": config["macs"],
             "node": ray.get_runtime_context().get_node_id(), "pid": os.getpid()}
     try:
         target = decode(config["arch"])
         trainer = proxy_trainer(target, protocol)
-        if fault == "nan":
-            trainer.optimizer.param_groups[0]["lr"] = float("nan")
-            trainer.scheduler.base_lrs = [float("nan")] * len(trainer.scheduler.base_lrs)
         checkpoint = tune.get_checkpoint()
         if checkpoint:
             with checkpoint.as_directory() as folder:
@@ -88,17 +89,17 @@ def proxy_trial(config: dict) -> None:
                                                    weights_only=False))
         base["from_epoch"] = trainer.epoch  # > 0: Ray retried the trial from a checkpoint
         epochs = protocol.train.epochs
-        every_epoch = config.get("validate_every_epoch", True)
         train_seconds = 0.0
-        while trainer.epoch < epochs:
-            _inject_fault(fault, trainer.epoch + 1)
-            result = trainer.train_epoch(validate_every_epoch=every_epoch)
+
+        def report(result) -> None:
+            nonlocal train_seconds
             train_seconds += result.seconds
             done = trainer.epoch == epochs
             metrics = {**base, "val_acc": result.val_acc, "loss": result.loss,
                        "epoch": result.epoch, "images_per_s": result.images_per_s,
                        "train_seconds": train_seconds,
-                       "status": "complete" if done else "running", "error": ""}
+                       "status": (Status.COMPLETE if done else Status.RUNNING).value,
+                       "error": ""}
             if done:  # the trial ends here: its weights are what is kept, not a checkpoint
                 if config.get("weights_path"):
                     _save_weights(weights_file(trainer, target), Path(config["weights_path"]))
@@ -107,11 +108,15 @@ def proxy_trial(config: dict) -> None:
                 with tempfile.TemporaryDirectory() as folder:
                     torch.save(trainer.state_dict(), Path(folder) / STATE_FILE)
                     tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
-    except Diverged as err:
-        tune.report({**base, "val_acc": 0.0, "status": Status.DIVERGED.value, "error": str(err)})
+
+        outcome = trainer.fit(report, before_epoch=lambda epoch: _inject_fault(fault, epoch),
+                              validate_every_epoch=config.get("validate_every_epoch", True))
+        if outcome.status is Status.DIVERGED:
+            tune.report({**base, "val_acc": 0.0, "status": Status.DIVERGED.value,
+                         "error": outcome.error})
     except Exception as err:  # a trial's own failure is recorded, not retried
         message = f"{type(err).__name__}: {err}".splitlines()[0][:300]
-        tune.report({**base, "val_acc": 0.0, "status": "failed", "error": message})
+        tune.report({**base, "val_acc": 0.0, "status": Status.FAILED.value, "error": message})
 
 
 def _save_weights(payload: dict, path: Path) -> None:
@@ -199,11 +204,13 @@ class StudySearcher(Searcher):
             _note_attempt(info, result)
         epochs = int(result.get("epoch", 0) or 0)
         if error:
-            status, message = "failed", ("the trial's worker died and retries ran out "
-                                         "(see the Ray logs in the run folder)")
+            status = Status.FAILED
+            message = ("the trial's worker died and retries ran out (see the Ray logs in the "
+                       "run folder)")
         else:
-            status, message = result.get("status", "failed"), result.get("error", "")
-            if status == "running":  # the scheduler stopped it early
+            status = Status(result.get("status", Status.FAILED.value))
+            message = result.get("error", "")
+            if status == Status.RUNNING:  # the scheduler stopped it early
                 status = Status.STOPPED
         self.study.tell(config["number"], status=status,
                         val_acc=float(result.get("val_acc", 0.0) or 0.0), epochs=epochs,

@@ -185,13 +185,20 @@ class Trainer:
                 correct += (self.model(x).argmax(1) == y).sum()
         return correct.item() / len(images)
 
-    def fit(self, on_epoch: Callable[[EpochResult], None] | None = None) -> TrainResult:
-        """Train the remaining epochs; a diverging run ends as status ``diverged``."""
+    def fit(self, on_epoch: Callable[[EpochResult], None] | None = None, *,
+            before_epoch: Callable[[int], None] | None = None,
+            validate_every_epoch: bool = True) -> TrainResult:
+        """Train the remaining epochs; a diverging run ends as status ``diverged``.
+
+        The one training loop: ``before_epoch(n)`` runs before epoch ``n`` (1-based) and
+        ``on_epoch(result)`` after it (a search trial reports and checkpoints there)."""
         result = TrainResult(Status.COMPLETE)
         start = time.perf_counter()
         try:
             while self.epoch < self.config.epochs:
-                epoch = self.train_epoch()
+                if before_epoch:
+                    before_epoch(self.epoch + 1)
+                epoch = self.train_epoch(validate_every_epoch=validate_every_epoch)
                 result.epochs.append(epoch)
                 if on_epoch:
                     on_epoch(epoch)
