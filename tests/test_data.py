@@ -261,6 +261,14 @@ def test_folder_errors(tmp_path):
     one_line_error(excinfo, "cannot decode", "broken.png")
 
 
+def test_a_folder_at_a_size_no_memory_holds_is_refused_before_decoding(tmp_path):
+    for name in ("a", "b"):
+        write_png(tmp_path / name / "0.png", (1, 2, 3))
+    with pytest.raises(MbnasError) as excinfo:  # 2 x 3 x 10^12 bytes
+        load_dataset("folder", tmp_path, val_size=1, image_size=1_000_000)
+    one_line_error(excinfo, "2 images at 1000000 x 1000000 px", "6.0 TB", "--proxy-resolution")
+
+
 def test_a_folder_trains_at_its_images_own_size(tmp_path):
     # The help says "default: their own"; 64 px images once trained at 32 px.
     for name in ("a", "b"):

@@ -16,6 +16,7 @@ import torch
 
 from mbnas.data._sets import ImageSet, Source
 from mbnas.errors import MbnasError
+from mbnas.resources import check_fits, image_bytes
 
 EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png", ".ppm", ".tif", ".tiff", ".webp")
 HOW_TO_GET = ("pass --data-dir DIR (or set MBNAS_DATA) with images in DIR/train/<class>/ and "
@@ -90,6 +91,8 @@ def _read_images(root: Path, classes: tuple[str, ...], size: int, *,
     if not files:
         raise MbnasError(f"folder: no images ({', '.join(EXTENSIONS)}) under {root}; "
                          f"{HOW_TO_GET}")
+    check_fits(image_bytes(len(files), size), f"folder: {len(files):,} images at {size} x "
+               f"{size} px", "use a smaller --proxy-resolution")
     images = np.empty((len(files), 3, size, size), dtype=np.uint8)
     for i, path in enumerate(files):
         images[i] = _decode(path, size)

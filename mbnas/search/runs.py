@@ -33,7 +33,11 @@ def weights_path(run: str | Path, checkpoint: str) -> Path | None:
 
 def is_run(path: str | Path) -> bool:
     path = Path(path)
-    return path.is_dir() and ((path / "run.json").exists() or (path / "trials.csv").exists())
+    try:
+        return path.is_dir() and ((path / "run.json").exists()
+                                  or (path / "trials.csv").exists())
+    except OSError:  # a name the OS refuses (an architecture string too long for one)
+        return False
 
 
 def check_run(path: str | Path) -> Path:

@@ -421,7 +421,11 @@ def resolve_space(text: str | None) -> SearchSpace:
     if not text:
         return load_space(default_space_path())
     path = Path(text)
-    if not path.suffix and not path.exists():
+    try:
+        exists = path.exists()
+    except OSError:  # a name the OS refuses (too long) is no file
+        exists = False
+    if not path.suffix and not exists:
         candidate = spaces_dir() / f"{text}.yaml"
         if candidate.exists():
             path = candidate
