@@ -7,7 +7,9 @@
   state_dict keys are those of :func:`mbnas.nn.network.build`, so weights move both ways.
 - ``weights.pt`` (``pt``): the state_dict, trained if one is given, else freshly initialised.
 - ``model.torchscript.pt`` (``torchscript``) and ``model.onnx`` (``onnx``, dynamic batch).
-- ``arch.json``, always: encoding, cost, class name, where the weights came from.
+- ``arch.json``, always: encoding, cost, class name, where the weights came from, and
+  what the weights expect of an image (``input``: size, channels, the training data's mean
+  and std, class names; see :class:`Inputs`), which ``model.py``'s ``preprocess`` applies.
 
 ``model.py`` is generated from templates here rather than from ``inspect.getsource`` of
 :mod:`mbnas.nn.network`: the exported file must stay black- and ruff-clean and self-contained
@@ -18,6 +20,8 @@ agree (state_dict keys, outputs, MACs and parameters).
 from __future__ import annotations
 
 import builtins
+import dataclasses
+import enum
 import hashlib
 import importlib
 import importlib.util
@@ -25,9 +29,11 @@ import inspect
 import json
 import keyword
 import logging
+import math
 import os
 import secrets
 import sys
+import textwrap
 import typing
 import warnings
 from collections.abc import Callable, Iterable
@@ -55,11 +61,118 @@ ONNX_OPSET = 18
 CONVENTION = "MACs: convolutions + classifier, one per multiply-add"
 
 # Top-level names of the generated model.py: a class named like one would shadow it.
-_GENERATED_NAMES = frozenset({"ACTIVATIONS", "BLOCKS", "BlockSpec", "ConvBNAct",
-                              "DepthwiseSeparable", "FC_ACTIVATION", "HIDDEN_FC",
-                              "InvertedResidual", "NUM_CLASSES", "NamedTuple", "Network",
-                              "RESOLUTION", "SqueezeExcite", "TABLE", "init_weights",
-                              "make_block", "nn", "torch"})
+_GENERATED_NAMES = frozenset({"ACTIVATIONS", "BLOCKS", "BlockSpec", "CLASSES", "ConvBNAct",
+                              "DepthwiseSeparable", "FC_ACTIVATION", "GRAY", "HIDDEN_FC",
+                              "IMAGE_CHANNELS", "INPUT_NOTE", "InvertedResidual", "MEAN",
+                              "NUM_CLASSES", "NamedTuple", "Network", "RESOLUTION", "STD",
+                              "SqueezeExcite", "TABLE", "init_weights", "make_block", "nn",
+                              "preprocess", "torch"})
+
+
+# --- what the weights expect of an image -------------------------------------------------
+
+
+class Normalisation(str, enum.Enum):
+    """Where an export's mean and std come from."""
+
+    TRAINED = "trained"  # recorded from the training images with the weights
+    UNKNOWN = "unknown"  # trained weights, but their file predates the record
+    NONE = "none"  # freshly initialised weights: trained on no images
+
+
+@dataclasses.dataclass(frozen=True)
+class Inputs:
+    """What an exported network's weights expect of an image: ``arch.json``'s ``input``
+    and the constants of ``model.py`` that its ``preprocess`` applies.
+
+    Training (:mod:`mbnas.data`) feeds ``(x / 255 - mean) / std`` of uint8 images at the
+    network's resolution, gray repeated to three channels; ``mean`` and ``std`` are those
+    of the training split, per channel, on the 0-1 scale.
+    """
+
+    normalisation: Normalisation
+    dataset: str | None = None
+    size: int | None = None  # side of the training images (the network's resolution)
+    image_channels: int | None = None  # of the training images: 1 (gray) or 3
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    classes: tuple[str, ...] | None = None
+    note: str = ""
+
+    @classmethod
+    def from_record(cls, record) -> Inputs:
+        """The ``input`` entry of a weights file (see mbnas.training.proxy.weights_file)."""
+        if not isinstance(record, dict):
+            raise MbnasError(f"input: expected a dict (dataset, channels, size, mean, std, "
+                             f"classes), got {type(record).__name__}")
+        try:
+            mean, std = _stats("mean", record["mean"]), _stats("std", record["std"])
+            channels, size = int(record["channels"]), int(record["size"])
+            classes = record.get("classes")
+            classes = None if classes is None else tuple(str(c) for c in classes)
+        except (KeyError, TypeError, ValueError) as err:
+            raise MbnasError(f"input: expected dataset, channels, size, mean, std and "
+                             f"classes, got {record!r} ({type(err).__name__}: {err})") from None
+        if channels not in (1, 3) or len(mean) not in (1, channels) or len(std) != len(mean):
+            raise MbnasError(f"input: {channels} channel(s) with mean {mean} and std {std}; "
+                             "expected 1 or 3 channels and one mean and std per channel")
+        if any(s <= 0 for s in std):
+            raise MbnasError(f"input: std {std} is not allowed; every value must be over 0")
+        dataset = record.get("dataset")
+        return cls(Normalisation.TRAINED, dataset=None if dataset is None else str(dataset),
+                   size=size, image_channels=channels, mean=mean, std=std, classes=classes,
+                   note=f"from the {dataset} training images the weights were trained on")
+
+    @classmethod
+    def unknown(cls, why: str, *, dataset: str | None = None) -> Inputs:
+        """Trained weights whose file does not say how their images were normalised."""
+        return cls(Normalisation.UNKNOWN, dataset=dataset, note=why)
+
+    @classmethod
+    def untrained(cls) -> Inputs:
+        """Freshly initialised weights: only scaling to 0-1, until trained on data."""
+        return cls(Normalisation.NONE, mean=(0.0,), std=(1.0,),
+                   note="none: the weights are freshly initialised, trained on no images; "
+                        "preprocess only scales to 0-1 unless given the mean and std of "
+                        "the images you train it on")
+
+    def to_dict(self, arch: Arch) -> dict:
+        return {"size": arch.resolution, "channels": 3, "image_channels": self.image_channels,
+                "dataset": self.dataset, "normalisation": self.normalisation.value,
+                "mean": _list(self.mean), "std": _list(self.std),
+                "classes": _list(self.classes), "note": self.note,
+                "preprocess": "model.preprocess(images): uint8 0-255 or float 0-1, "
+                              "N x C x H x W or N x H x W, 1 or 3 channels -> "
+                              f"float N x 3 x {arch.resolution} x {arch.resolution}, "
+                              "(x - mean) / std"}
+
+
+def _list(values):
+    return None if values is None else list(values)
+
+
+def _stats(what: str, values) -> tuple[float, ...]:
+    out = tuple(float(v) for v in values)
+    if not out or not all(math.isfinite(v) for v in out):
+        raise ValueError(f"{what} must be finite numbers, got {values!r}")
+    return out
+
+
+def _check_inputs(inputs, arch: Arch, state_dict) -> Inputs:
+    if inputs is None:
+        return (Inputs.untrained() if state_dict is None else
+                Inputs.unknown("unknown: no input description was given with the weights"))
+    if not isinstance(inputs, Inputs):
+        raise MbnasError(f"inputs: expected an mbnas.export.Inputs, got "
+                         f"{type(inputs).__name__}")
+    if inputs.size is not None and inputs.size != arch.resolution:
+        raise MbnasError(f"inputs: the weights were trained on {inputs.size} px images but "
+                         f"the network is at {arch.resolution} px; export the network as "
+                         "trained (its proxy spec)")
+    if inputs.classes is not None and len(inputs.classes) != arch.num_classes:
+        raise MbnasError(f"inputs: {len(inputs.classes)} class names for a network with "
+                         f"{arch.num_classes} outputs")
+    return inputs
 
 
 # --- the generated model.py ------------------------------------------------------------
@@ -127,9 +240,118 @@ def _entry(class_name: str) -> str:
 '''
 
 
+def _tuple(name: str, values) -> str:
+    """``name = (values)`` as black writes it: on one line where it fits, else one item
+    a line (black keeps a magic trailing comma)."""
+    if values is None:
+        return f"{name} = None"
+    cells = [_cell(v) for v in values]
+    line = f"{name} = ({cells[0]},)" if len(cells) == 1 else f"{name} = ({', '.join(cells)})"
+    if len(line) <= 88:
+        return line
+    return f"{name} = (\n" + "".join(f"    {c},\n" for c in cells) + ")"
+
+
+def _string(name: str, text: str) -> str:
+    """``name = "text"``, split into implicitly joined parts where it is too long."""
+    line = f"{name} = {_cell(text)}"
+    if len(line) <= 88:
+        return line
+    parts, part = [], ""
+    for word in text.split(" "):
+        if part and len(_cell(part + word)) > 80:
+            parts.append(part)
+            part = ""
+        part += word + " "
+    parts.append(part[:-1])
+    return f"{name} = (\n" + "".join(f"    {_cell(p)}\n" for p in parts) + ")"
+
+
+def _input_constants(inputs: Inputs) -> str:
+    if inputs.normalisation is Normalisation.TRAINED:
+        gray = " (gray, repeated to 3)" if inputs.image_channels == 1 else ""
+        head = (f"What the weights expect of an image, applied by preprocess(): trained on "
+                f"{inputs.dataset} images of {inputs.image_channels} channel(s){gray}, "
+                "normalised (x - MEAN) / STD per channel on the 0-1 scale.")
+    elif inputs.normalisation is Normalisation.UNKNOWN:
+        head = ("The normalisation these trained weights expect is UNKNOWN (not recorded "
+                "with them): preprocess() needs mean= and std=, those of the training "
+                "images on the 0-1 scale.")
+    else:
+        head = ("Freshly initialised weights, trained on no images: preprocess() only "
+                "scales to 0-1 unless given the mean and std of the images you train it on.")
+    return "\n".join([
+        *_wrap(head, "# "),
+        f"IMAGE_CHANNELS = {inputs.image_channels}  # of the training images; None: unknown",
+        _tuple("MEAN", inputs.mean),
+        _tuple("STD", inputs.std),
+        _tuple("CLASSES", inputs.classes),
+        _string("INPUT_NOTE", inputs.note),
+    ])
+
+
+# Written here, not copied: mbnas normalises whole data sets (mbnas.data.Batches), this
+# takes a user's images; tests/test_export_preprocess.py checks the two agree.
+_PREPROCESS = '''\
+# ITU-R BT.601 luma: colour images turned gray for weights trained on gray ones.
+GRAY = (0.299, 0.587, 0.114)
+
+
+def preprocess(images: torch.Tensor, mean=None, std=None) -> torch.Tensor:
+    """Raw images as the weights expect them: float N x 3 x RESOLUTION x RESOLUTION.
+
+    ``images``: uint8 (0-255) or float (0-1), N x C x H x W or N x H x W, 1 or 3
+    channels.  As in training: resized to RESOLUTION (bilinear, antialiased when
+    shrinking; uint8 stays on its 256 levels), gray repeated to 3 channels (colour
+    turned gray first where IMAGE_CHANNELS is 1), then (x - mean) / std per channel
+    on the 0-1 scale, with MEAN and STD unless ``mean`` and ``std`` are given.
+    """
+    mean = MEAN if mean is None else mean
+    std = STD if std is None else std
+    if mean is None or std is None:
+        raise ValueError(f"pass mean= and std=: {INPUT_NOTE}")
+    x = images.unsqueeze(1) if images.dim() == 3 else images
+    if x.dim() != 4 or x.shape[1] not in (1, 3):
+        raise ValueError(
+            "images: expected N x C x H x W or N x H x W with 1 or 3 channels, "
+            f"got shape {tuple(images.shape)}"
+        )
+    if x.dtype == torch.uint8:
+        x = x.float()
+    elif x.is_floating_point():
+        x = x.float() * 255
+    else:
+        raise ValueError(f"images: expected uint8 (0-255) or float (0-1): {x.dtype}")
+    if x.shape[-2:] != (RESOLUTION, RESOLUTION):
+        shrink = RESOLUTION < x.shape[-1]
+        x = nn.functional.interpolate(
+            x,
+            size=(RESOLUTION, RESOLUTION),
+            mode="bilinear",
+            align_corners=False,
+            antialias=shrink,
+        )
+        if images.dtype == torch.uint8:
+            x = x.round().clamp(0, 255)
+    if IMAGE_CHANNELS == 1 and x.shape[1] == 3:
+        x = (x * torch.tensor(GRAY).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    mean = torch.tensor(mean, dtype=torch.float64).view(1, -1, 1, 1)
+    std = torch.tensor(std, dtype=torch.float64).view(1, -1, 1, 1)
+    # x * scale + shift = (x / 255 - mean) / std, in the float32 steps training takes
+    scale, shift = (1 / (255 * std)).float(), (-mean / std).float()
+    return (x * scale + shift).expand(-1, 3, -1, -1).contiguous()
+'''
+
+
 def _cell(value) -> str:
-    # Double quotes, as black writes them.
-    return json.dumps(value) if isinstance(value, str) else repr(value)
+    """A literal as black writes it: double quotes, unless single ones need fewer escapes."""
+    if not isinstance(value, str):
+        return repr(value)
+    if value.count('"') <= value.count("'"):
+        return json.dumps(value)  # JSON escapes are Python escapes too
+    body = "".join('"' if c == '"' else "\\'" if c == "'" else json.dumps(c)[1:-1]
+                   for c in value)
+    return f"'{body}'"
 
 
 def _table(blocks: Iterable[Block]) -> str:
@@ -168,8 +390,38 @@ def _fit(line: str, limit: int = 88) -> str:
     return line if len(line) <= limit else line[: limit - 4] + " ..."
 
 
+def _wrap(text: str, indent: str = "") -> list[str]:
+    return textwrap.wrap(text, 88, initial_indent=indent, subsequent_indent=indent,
+                         break_on_hyphens=False, break_long_words=False)
+
+
+def _input_lines(inputs: Inputs, r: int) -> list[str]:
+    raw = ("preprocess(images) takes raw images (uint8 0-255 or float 0-1, N x C x H x W or "
+           f"N x H x W, 1 or 3 channels) to the float N x 3 x {r} x {r} the network takes")
+    if inputs.normalisation is Normalisation.TRAINED:
+        gray = ", gray repeated to 3 channels" if inputs.image_channels == 1 else ""
+        lines = _wrap(f"Input: {raw}, as the weights were trained: on {inputs.dataset}, "
+                      f"{inputs.image_channels}-channel images at {r}x{r}{gray}, normalised "
+                      "(x - mean) / std per channel on the 0-1 scale with")
+        lines += [_fit(f"    mean: {_docstring_value(list(inputs.mean))}"),
+                  _fit(f"    std: {_docstring_value(list(inputs.std))}")]
+    elif inputs.normalisation is Normalisation.UNKNOWN:
+        lines = _wrap(f"Input: float N x 3 x {r} x {r}.  The normalisation the weights were "
+                      f"trained with is UNKNOWN ({inputs.note}), so preprocess(images, "
+                      "mean=..., std=...) needs the mean and std of the training images on "
+                      "the 0-1 scale; it resizes and repeats gray to 3 channels.")
+    else:
+        lines = _wrap(f"Input: {raw}.  Normalisation: none, the weights being freshly "
+                      "initialised: it only scales to 0-1 unless given mean= and std= of the "
+                      "images you train the model on.")
+    if inputs.classes is not None:
+        lines += ["Classes (output i is CLASSES[i]):",
+                  *_wrap(", ".join(_docstring_value(c) for c in inputs.classes), "    ")]
+    return lines
+
+
 def _docstring(arch: Arch, class_name: str, weights_state: str | None,
-               provenance: dict) -> str:
+               provenance: dict, inputs: Inputs) -> str:
     cost = count(arch)
     r = arch.resolution
     if weights_state is None:
@@ -192,6 +444,8 @@ def _docstring(arch: Arch, class_name: str, weights_state: str | None,
         "MobileNet papers' convention); batch norm, activations, pooling and residual adds",
         "are not counted.  Parameters are every trainable tensor of this module.",
         "",
+        *_input_lines(inputs, r),
+        "",
         weights,
         "Provenance (also in arch.json):",
         "",
@@ -203,11 +457,15 @@ def _docstring(arch: Arch, class_name: str, weights_state: str | None,
         "Usage::",
         "",
         "    import torch",
-        f"    from model import {class_name}",
+        f"    from model import {class_name}, preprocess",
         "",
         f"    model = {class_name}()",
         '    model.load_state_dict(torch.load("weights.pt", weights_only=True))',
         "    model.eval()",
+        f"    images = torch.zeros(1, {r}, {r}, dtype=torch.uint8)  # yours, any size",
+        ("    logits = model(preprocess(images, mean=..., std=...))"
+         if inputs.normalisation is Normalisation.UNKNOWN else
+         "    logits = model(preprocess(images))"),
     ]
     body = "\n".join(line.rstrip() for line in lines)
     return f'"""{body}\n"""'
@@ -220,29 +478,33 @@ def _version() -> str:
 
 
 def model_source(arch: Arch, *, class_name: str = "MobileNet",
-                 weights_state: str | None = None, provenance: dict | None = None) -> str:
-    """The text of ``model.py`` for ``arch``: torch-only, black- and ruff-clean."""
+                 weights_state: str | None = None, provenance: dict | None = None,
+                 inputs: Inputs | None = None) -> str:
+    """The text of ``model.py`` for ``arch``: torch-only, black- and ruff-clean.
+    ``inputs`` (default: untrained) is what ``preprocess`` applies."""
     from mbnas.nn import layers, network
 
     check_class_name(class_name)
     provenance = _provenance(provenance, weights_state)
+    inputs = Inputs.untrained() if inputs is None else inputs
     net = resolve(arch)
     kinds = list(dict.fromkeys(b.kind for b in net.blocks))
     # The blocks' modules name SqueezeExcite whether or not a block uses it.
     shared = [_activations(), inspect.getsource(layers.ConvBNAct),
               inspect.getsource(layers.SqueezeExcite)]
     parts = [
-        _docstring(arch, class_name, weights_state, provenance),
+        _docstring(arch, class_name, weights_state, provenance, inputs),
         "from typing import NamedTuple\n\nimport torch\nfrom torch import nn",
         f"RESOLUTION = {arch.resolution}  # input: 3 x RESOLUTION x RESOLUTION\n"
         f"NUM_CLASSES = {arch.num_classes}\n"
         f"HIDDEN_FC = {net.hidden_fc}  # units of the fully connected layer after pooling\n"
         f"FC_ACTIVATION = {_cell(net.fc_activation)}",
+        _input_constants(inputs),
         f"{_HEADER_COMMENT}\n{_table(net.blocks)}",
     ]
     code = [_blockspec(), *shared, *(kind(k).module_source() for k in kinds),
             _make_block(kinds), inspect.getsource(network.Network),
-            inspect.getsource(network.init_weights), _entry(class_name)]
+            inspect.getsource(network.init_weights), _entry(class_name), _PREPROCESS]
     text = "\n\n".join(parts) + "\n\n\n" + "\n\n".join(c for c in code if c)
     while "\n\n\n\n" in text:
         text = text.replace("\n\n\n\n", "\n\n\n")
@@ -432,12 +694,15 @@ def _weights_model(arch: Arch, state_dict: dict | None) -> nn.Module:
 
 def export(arch: Arch, out_dir: str | Path, *, formats: Iterable[str] = ("py", "pt"),
            class_name: str = "MobileNet", state_dict: dict | None = None,
-           provenance: dict | None = None) -> dict[str, Path]:
+           provenance: dict | None = None, inputs: Inputs | None = None) -> dict[str, Path]:
     """Write ``arch`` to ``out_dir`` as a standalone model; return ``{format: path}``.
 
     ``formats`` are any of :data:`FORMATS`; ``arch.json`` (key ``json``) is always written.
     ``state_dict`` is the trial's trained weights; without it the weights are freshly
-    initialised, and ``arch.json`` says which.  Files not being written are left alone.
+    initialised, and ``arch.json`` says which.  ``inputs`` is what those weights expect of
+    an image (default: :meth:`Inputs.untrained` for fresh weights, else
+    :meth:`Inputs.unknown`).  The files of an earlier export into ``out_dir`` that this one
+    does not write (named in its ``arch.json``) are removed; no other file is touched.
     """
     if not isinstance(arch, Arch):
         raise MbnasError(f"arch: expected an Arch, got {type(arch).__name__}; "
@@ -451,6 +716,7 @@ def export(arch: Arch, out_dir: str | Path, *, formats: Iterable[str] = ("py", "
     else:
         weights_state = "initialised" if state_dict is None else "trained"
     provenance = _provenance(provenance, weights_state)
+    inputs = _check_inputs(inputs, arch, state_dict)
     model = None if weights_state is None else _weights_model(arch, state_dict)
     folder = Path(out_dir)
     try:
@@ -460,6 +726,7 @@ def export(arch: Arch, out_dir: str | Path, *, formats: Iterable[str] = ("py", "
                          f"{err.strerror or err}") from None
 
     example = torch.zeros(1, 3, arch.resolution, arch.resolution)
+    earlier = _earlier_files(folder)
     staging = _Staging(folder)
     written: dict[str, Path] = {}
     details: dict[str, object] = {}
@@ -469,7 +736,7 @@ def export(arch: Arch, out_dir: str | Path, *, formats: Iterable[str] = ("py", "
             if fmt == "py":
                 source = model_source(arch, class_name=class_name,
                                       weights_state=weights_state if "pt" in chosen else None,
-                                      provenance=provenance)
+                                      provenance=provenance, inputs=inputs)
                 written[fmt] = staging.write(name, _text_writer(source))
             elif fmt == "pt":
                 written[fmt] = staging.write(name, lambda p: torch.save(model.state_dict(), p))
@@ -482,9 +749,11 @@ def export(arch: Arch, out_dir: str | Path, *, formats: Iterable[str] = ("py", "
                                    "opset": ONNX_OPSET, "input": "input", "output": "logits",
                                    "dynamic_axes": {"input": [0], "logits": [0]}}
                 written[fmt] = staging.write(name, lambda p: _write_onnx(model, example, p))
-        meta = _metadata(arch, class_name, weights_state, provenance, written, details)
+        meta = _metadata(arch, class_name, weights_state, provenance, written, details,
+                         inputs)
         written["json"] = staging.write(META, _text_writer(json.dumps(meta, indent=2) + "\n"))
         staging.commit()
+        _remove_stale(folder, earlier - {p.name for p in written.values()})
     except OSError as err:
         staging.discard()
         raise MbnasError(f"cannot write the export to {str(folder)!r}: "
@@ -495,8 +764,28 @@ def export(arch: Arch, out_dir: str | Path, *, formats: Iterable[str] = ("py", "
     return written
 
 
+def _earlier_files(folder: Path) -> set[str]:
+    """The files an earlier export wrote to ``folder``, as its arch.json names them; only
+    names an export writes count, so a hand-edited arch.json cannot remove a user's file."""
+    try:
+        files = json.loads((folder / META).read_text(encoding="utf-8")).get("files")
+    except (OSError, ValueError, AttributeError):
+        return set()
+    if not isinstance(files, dict):
+        return set()
+    ours = set(FILES.values())
+    return {name for name in files.values() if isinstance(name, str) and name in ours}
+
+
+def _remove_stale(folder: Path, names: set[str]) -> None:
+    for name in sorted(names):
+        path = folder / name
+        if path.is_file() and not path.is_symlink():
+            path.unlink()
+
+
 def _metadata(arch: Arch, class_name: str, weights_state: str | None, provenance: dict,
-              written: dict[str, Path], details: dict) -> dict:
+              written: dict[str, Path], details: dict, inputs: Inputs) -> dict:
     cost = count(arch)
     return {
         "encoding": encode(arch),
@@ -507,6 +796,7 @@ def _metadata(arch: Arch, class_name: str, weights_state: str | None, provenance
         "width": arch.width,
         "resolution": arch.resolution,
         "num_classes": arch.num_classes,
+        "input": inputs.to_dict(arch),
         "class_name": class_name,
         "weights_state": weights_state,
         "mbnas_version": _version(),

@@ -417,16 +417,38 @@ def test_other_bad_input(tmp_path):
 # --- writing ---------------------------------------------------------------------------------
 
 
-def test_export_overwrites_only_what_it_writes(tmp_path):
-    export(ARCHS["custom"], tmp_path, formats=("py", "pt"))
+def test_export_replaces_the_earlier_export_and_nothing_else(tmp_path):
+    # Issue 18: the earlier export's files that this one does not write (its weights.pt,
+    # a model.onnx) were left beside the new ones, as if they belonged to them.
+    export(ARCHS["custom"], tmp_path, formats=("py", "pt", "torchscript"))
     (tmp_path / "notes.txt").write_text("mine")
     export(ARCHS["mobilenet_v1"], tmp_path, formats=("py",))
     assert (tmp_path / "notes.txt").read_text() == "mine"
     assert encode(ARCHS["mobilenet_v1"]) in (tmp_path / "model.py").read_text()
     assert json.loads((tmp_path / "arch.json").read_text())["files"] == {
         "py": "model.py", "json": "arch.json"}
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "arch.json", "model.py", "notes.txt", "weights.pt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["arch.json", "model.py", "notes.txt"]
+
+
+def test_export_removes_only_files_an_export_wrote(tmp_path):
+    (tmp_path / "weights.pt").write_text("the user's, never exported here")
+    export(ARCHS["custom"], tmp_path, formats=("py",))
+    # An arch.json naming a user's file (edited by hand, or not ours) removes nothing of it.
+    meta = json.loads((tmp_path / "arch.json").read_text())
+    meta["files"].update({"notes": "notes.txt", "up": "../outside.txt"})
+    (tmp_path / "arch.json").write_text(json.dumps(meta))
+    (tmp_path / "notes.txt").write_text("mine")
+    (tmp_path.parent / "outside.txt").write_text("mine too")
+    export(ARCHS["custom"], tmp_path, formats=("pt",))
+    assert (tmp_path / "weights.pt").read_bytes() != b"the user's, never exported here"
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+    assert (tmp_path.parent / "outside.txt").read_text() == "mine too"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["arch.json", "notes.txt",
+                                                          "weights.pt"]
+    (tmp_path / "arch.json").write_text("not json")  # an unreadable record removes nothing
+    export(ARCHS["custom"], tmp_path, formats=("py",))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["arch.json", "model.py",
+                                                          "notes.txt", "weights.pt"]
 
 
 @pytest.mark.parametrize(("error", "raised"), [(OSError(28, "No space left on device"),
