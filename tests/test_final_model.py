@@ -43,6 +43,9 @@ def test_the_winner_is_trained_again_and_exported_with_its_weights(tmp_path):
     meta = json.loads((tmp_path / "model" / "arch.json").read_text())
     assert meta["weights_state"] == "trained" and meta["encoding"] == metrics["proxy_arch"]
     assert meta["provenance"]["trial"] == str(winner["number"])
+    # What the weights expect of an image travels with them (issue 18).
+    assert meta["input"]["normalisation"] == "trained"
+    assert meta["input"]["dataset"] == "synthetic" and len(meta["input"]["classes"]) == 10
     saved = torch.load(out / "model.pt", weights_only=True)["model"]
     weights = torch.load(tmp_path / "model" / "weights.pt", weights_only=True)
     assert weights.keys() == saved.keys()
@@ -57,8 +60,8 @@ def test_the_winner_is_trained_again_and_exported_with_its_weights(tmp_path):
         "meta = json.load(open('model/arch.json'))\n"
         "model = getattr(module, meta['class_name'])()\n"
         "model.load_state_dict(torch.load('model/weights.pt'))\n"
-        "r = meta['resolution']\n"
-        "print(model.eval()(torch.randn(1, 3, r, r)).shape)\n")
+        "images = torch.randint(0, 256, (1, 3, 16, 16), dtype=torch.uint8)\n"
+        "print(model.eval()(module.preprocess(images)).shape)\n")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     plain = subprocess.run([sys.executable, "-I", "-c", snippet], cwd=tmp_path, env=env,
                            capture_output=True, text=True, timeout=120)
