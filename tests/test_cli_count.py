@@ -115,3 +115,14 @@ def test_readme_v3_small_string_longer_than_a_file_name():
     table = run("count", text)
     assert table.returncode == 0, table.stderr
     assert "hidden_fc" in table.stdout
+
+
+def test_train_and_export_take_an_architecture_string_longer_than_a_file_name(tmp_path):
+    # The README's V3-Small string is 332 characters: Path.is_file() raised Errno 36.
+    long = encode(parse_arch("mobilenet_v3_small", num_classes=10, resolution=32))
+    assert len(long) > 255
+    result = run("export", long, "--out", str(tmp_path / "export"))
+    assert result.returncode == 0, result.stderr
+    result = run("train", long, "--dataset", "synthetic", "--epochs", "1", "--subset", "64",
+                 "--batch-size", "32", "--val-size", "32", "--out", str(tmp_path / "train"))
+    assert result.returncode == 0, result.stderr

@@ -101,9 +101,9 @@ def _cmd_count(args: argparse.Namespace) -> int:
 
 def add_protocol_arguments(parser: argparse.ArgumentParser) -> None:
     """The proxy protocol options, the same for train, baseline and search."""
+    from mbnas.data.registry import dataset_names
     from mbnas.training.protocol import (
         ADAPTATIONS,
-        DATASETS,
         DEFAULT_DATASET,
         DEFAULT_SUBSET,
         DEFAULT_VAL_SIZE,
@@ -113,7 +113,7 @@ def add_protocol_arguments(parser: argparse.ArgumentParser) -> None:
 
     defaults = TrainConfig()
     g = parser.add_argument_group("proxy protocol")
-    g.add_argument("--dataset", default=DEFAULT_DATASET, choices=DATASETS,
+    g.add_argument("--dataset", default=DEFAULT_DATASET, choices=dataset_names(),
                    help="fashion-mnist (default), cifar10, cifar100, folder (class "
                         "sub-folders of images), synthetic (tests only)")
     g.add_argument("--data-dir", help="where the data set lies (default: its usual place, "
@@ -151,12 +151,17 @@ def protocol_from_args(args: argparse.Namespace):
     from mbnas.training.protocol import DATA_ENV, Protocol, TrainConfig
 
     data_dir = args.data_dir or os.environ.get(DATA_ENV) or None
+    cores = os.cpu_count() or 1
+    if args.threads and args.threads > cores and not getattr(args, "address", None):
+        # More threads than cores oversubscribes OpenMP: 10-100x slower training here.
+        raise MbnasError(f"--threads: {args.threads} is more than this machine's {cores} "
+                         f"cores; give 1 to {cores}")
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                          seed=args.seed, device=args.device, threads=args.threads,
                          warmup_epochs=args.warmup_epochs,
                          proxy_resolution=args.proxy_resolution, proxy_adapt=args.proxy_adapt)
     return Protocol(dataset=args.dataset, data_dir=data_dir, subset=args.subset or None,
-                    val_size=args.val_size, train=config)
+                    val_size=args.val_size, train=config).with_absolute_paths()
 
 
 class EpochProgress:
@@ -215,8 +220,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from mbnas.arch.cost import count
     from mbnas.arch.encoding import encode
     from mbnas.outcome import Status
+    from mbnas.resources import check_network_fits
     from mbnas.search.runs import is_run
-    from mbnas.training.proxy import load_data, proxy_trainer, weights_file
+    from mbnas.training.proxy import load_data, proxy_arch, proxy_trainer, weights_file
     from mbnas.training.trainer import pick_device
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -236,6 +242,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if (out / "model.pt").exists():
         raise MbnasError(f"{out}/model.pt exists; give another --out (nothing was changed)")
     data = load_data(protocol)
+    # A network no memory here holds is refused before the first line of output.
+    check_network_fits(proxy_arch(arch, resolution=data.size, num_classes=data.num_classes,
+                                  adapt=protocol.train.proxy_adapt))
     target = count(arch)
     print(f"target: {encode(arch)}\n  {target.macs / 1e6:.1f}M MACs, "
           f"{target.params / 1e6:.2f}M params at {arch.resolution}x{arch.resolution}",
@@ -535,40 +544,63 @@ def _cmd_show(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from mbnas.search.runs import check_run, is_run
+    from mbnas.search.runs import check_run
 
     source = Path(args.source)
-    if is_run(source):
-        arch, state_dict, provenance, default_out = _trial_export(args)
-    elif (source / "model.pt").is_file() and (source / "metrics.json").is_file():
-        arch, state_dict, provenance, default_out = _trained_export(args)
-    elif source.is_dir() or (source.parent.name == "runs" and not source.suffix):
+    kind = _source_kind(source)
+    if kind == "run":
+        arch, state_dict, provenance, default_out, inputs = _trial_export(args)
+    elif kind == "trained":
+        arch, state_dict, provenance, default_out, inputs = _trained_export(args)
+    elif kind == "folder":
         check_run(source)  # names what is missing
     else:
         if args.trial != "best":
             raise MbnasError(f"--trial applies to run folders; {args.source!r} is not one")
+        if args.target:
+            raise MbnasError(f"--target applies to run folders and `mbnas train` folders; "
+                             f"{args.source!r} is a spec, exported as given with fresh weights "
+                             "(drop --target)")
         args.arch = args.source
-        arch, state_dict = arch_from_args(args), None
+        arch, state_dict, inputs = arch_from_args(args), None, None
         provenance = {"source": args.source}
         default_out = Path("runs/export") / Path(args.source).stem.split(",")[0][:40]
     from mbnas.export import export
 
     out = Path(args.out) if args.out else default_out
     paths = export(arch, out, formats=args.format, class_name=args.class_name,
-                   state_dict=state_dict, provenance=provenance)
+                   state_dict=state_dict, provenance=provenance, inputs=inputs)
     weights = "trained weights" if state_dict is not None else "freshly initialised weights"
     print(f"exported {args.class_name} to {out}/ ({', '.join(p.name for p in paths.values())}) "
           f"with {weights}")
     return 0
 
 
+def _source_kind(source) -> str:
+    """What export's SOURCE names: a ``run``, a ``trained`` model's folder, another
+    ``folder``, or a ``spec`` (seed name, file or string)."""
+    from mbnas.search.runs import is_run
+
+    try:
+        if is_run(source):
+            return "run"
+        if (source / "model.pt").is_file() and (source / "metrics.json").is_file():
+            return "trained"
+        if source.is_dir() or (source.parent.name == "runs" and not source.suffix):
+            return "folder"
+    except OSError:  # a name the OS refuses: an architecture string too long for a file
+        pass
+    return "spec"
+
+
 def _trial_export(args: argparse.Namespace):
-    """Arch, weights and provenance of a run's trial (see mbnas.search.runs.pick_trial)."""
+    """Arch, weights, provenance, default folder and input description of a run's trial
+    (see mbnas.search.runs.pick_trial); its weights file is always the run's own."""
     from pathlib import Path
 
     from mbnas.arch.encoding import decode
     from mbnas.export import read_state_dict
-    from mbnas.search.runs import pick_trial
+    from mbnas.search.runs import pick_trial, weights_path
 
     row = pick_trial(args.source, args.trial)
     label = row["number"] or row["name"]
@@ -577,29 +609,63 @@ def _trial_export(args: argparse.Namespace):
                   "proxy_val_acc": row["val_acc"], "target_arch": row["arch"],
                   "target_macs": row["macs"]}
     default_out = Path(args.source) / "export" / f"trial-{label}"
-    weights = Path(row["checkpoint"]) if row["checkpoint"] else None
-    if not args.target and (weights is None or not weights.exists()):
+    weights = weights_path(args.source, row["checkpoint"])
+    if not args.target and (weights is None or not weights.is_file()):
         why = (row.get("weights") if row.get("weights", "kept") != "kept"
                else f"{weights} is missing" if weights else "none were saved")
         raise MbnasError(f"trial {label} of {str(args.source)!r} has no trained weights: "
                          f"{why}; add --target to export its spec with fresh weights")
     if args.target:
         provenance["weights"] = "target spec, freshly initialised"
-        from mbnas.arch.seeds import with_overrides
-
-        return (with_overrides(target, resolution=args.resolution,
-                               num_classes=args.num_classes), None, provenance, default_out)
+        return _target_spec(args, target), None, provenance, default_out, None
     import torch
 
+    state_dict = read_state_dict(weights)  # names a bad file in one line
     payload = torch.load(weights, map_location="cpu", weights_only=True)
+    arch = decode(payload["arch"])
+    _refuse_modifiers(args, f"trial {label}'s trained weights", arch)
     provenance["weights"] = ("trained proxy network (its first stride-2 layer at stride 1, "
                              "see mbnas.training.proxy)")
-    return decode(payload["arch"]), read_state_dict(weights), provenance, default_out
+    return arch, state_dict, provenance, default_out, _weights_inputs(payload, weights)
+
+
+def _target_spec(args: argparse.Namespace, target):
+    """The target spec of a run's trial or a trained model, with --width, --resolution and
+    --num-classes applied as for any spec."""
+    from mbnas.arch.seeds import with_overrides
+
+    return with_overrides(target, width=args.width, resolution=args.resolution,
+                          num_classes=args.num_classes)
+
+
+def _refuse_modifiers(args: argparse.Namespace, what: str, arch) -> None:
+    """--width, --resolution and --num-classes cannot change trained weights."""
+    given = [f"--{name.replace('_', '-')}" for name in ("width", "resolution", "num_classes")
+             if getattr(args, name) is not None]
+    if given:
+        raise MbnasError(f"{given[0]} does not apply to {what}: they fix the network (width "
+                         f"{arch.width:g}, {arch.resolution} px, {arch.num_classes} classes); "
+                         f"add --target to export the target spec with fresh weights and "
+                         f"{' '.join(given)} applied")
+
+
+def _weights_inputs(payload, weights, dataset: str | None = None):
+    """What the weights in ``payload`` expect of an image; said to be unknown (never
+    guessed) for files written before mbnas recorded it."""
+    from mbnas.export import Inputs
+
+    if isinstance(payload, dict) and "input" in payload:
+        return Inputs.from_record(payload["input"])
+    return Inputs.unknown(f"{weights.name} was written before mbnas recorded the training "
+                          "images' normalisation with the weights", dataset=dataset)
 
 
 def _trained_export(args: argparse.Namespace):
-    """A ``mbnas train`` folder: the network it trained, with its weights."""
+    """A ``mbnas train`` folder: the network it trained, with its weights (or with
+    --target its target spec, freshly initialised)."""
     from pathlib import Path
+
+    import torch
 
     from mbnas.arch.encoding import decode
     from mbnas.export import read_state_dict
@@ -610,15 +676,24 @@ def _trained_export(args: argparse.Namespace):
     try:
         metrics = json.loads((folder / "metrics.json").read_text())
         arch = decode(metrics["proxy_arch"])
+        target = decode(metrics["arch"])
     except (OSError, ValueError, KeyError) as err:
         raise MbnasError(f"{folder}/metrics.json is not a `mbnas train` record: {err}") \
             from None
     provenance = {"trained": str(folder), "dataset": metrics.get("dataset"),
                   "val_acc": metrics.get("val_acc"), "test_acc": metrics.get("test_acc"),
-                  "target_arch": metrics.get("arch"), **metrics.get("source", {}),
-                  "weights": "trained by mbnas train (the network as trained: its first "
-                             "stride-2 layer at stride 1, see mbnas.training.proxy)"}
-    return arch, read_state_dict(folder / "model.pt"), provenance, folder / "export"
+                  "target_arch": metrics.get("arch"), **metrics.get("source", {})}
+    if args.target:
+        provenance["weights"] = "target spec, freshly initialised"
+        return _target_spec(args, target), None, provenance, folder / "export", None
+    _refuse_modifiers(args, f"the weights trained in {str(folder)!r}", arch)
+    provenance["weights"] = ("trained by mbnas train (the network as trained: its first "
+                             "stride-2 layer at stride 1, see mbnas.training.proxy)")
+    weights = folder / "model.pt"
+    state_dict = read_state_dict(weights)  # names a bad file in one line
+    payload = torch.load(weights, map_location="cpu", weights_only=True)
+    inputs = _weights_inputs(payload, weights, metrics.get("dataset"))
+    return arch, state_dict, provenance, folder / "export", inputs
 
 
 def _formats(text: str) -> tuple[str, ...]:
@@ -787,16 +862,18 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--trial", default="best",
                    help="for a run: best (default), a trial number or a reference's name")
     p.add_argument("--target", action="store_true",
-                   help="for a run: export the priced target spec with fresh weights instead "
-                        "of the trained proxy network")
+                   help="for a run or a `mbnas train` folder: export the priced target spec "
+                        "with fresh weights instead of the trained proxy network")
     p.add_argument("--out", metavar="DIR", help="folder to write (default under the run, "
                                                 "or runs/export/NAME)")
     p.add_argument("--format", type=_formats, default=("py", "pt"),
                    help="comma-separated: py, pt, torchscript, onnx (default py,pt)")
     p.add_argument("--class-name", default="MobileNet", help="name of the model class")
-    p.add_argument("--width", type=_positive_float, help="width multiplier (not for runs)")
-    p.add_argument("--resolution", type=_positive_int, help="input resolution")
-    p.add_argument("--num-classes", type=_positive_int, help="classifier outputs")
+    p.add_argument("--width", type=_positive_float,
+                   help="width multiplier (for a spec, or with --target: trained weights fix "
+                        "their network)")
+    p.add_argument("--resolution", type=_positive_int, help="input resolution (as --width)")
+    p.add_argument("--num-classes", type=_positive_int, help="classifier outputs (as --width)")
     p.set_defaults(func=_cmd_export)
     return parser
 

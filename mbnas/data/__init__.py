@@ -14,8 +14,26 @@ seeded random crops and flips for training, without per-image Python work.
 
 from __future__ import annotations
 
-from mbnas.data._batches import Batches
-from mbnas.data._load import DATASETS, DEFAULT_DIRS, load_dataset
-from mbnas.data._sets import Dataset, ImageSet
+import importlib
 
-__all__ = ["DATASETS", "DEFAULT_DIRS", "Batches", "Dataset", "ImageSet", "load_dataset"]
+from mbnas.data.registry import DataSetKind, dataset_kind, dataset_names, register, unregister
+
+# The loaders import torch; the registry does not (the command line lists the names before
+# anything heavy is imported): they are imported when first used.
+_LAZY = {"Batches": "mbnas.data._batches", "Dataset": "mbnas.data._sets",
+         "ImageSet": "mbnas.data._sets", "Source": "mbnas.data._sets",
+         "load_dataset": "mbnas.data._load", "default_dirs": "mbnas.data._load"}
+
+__all__ = ["DATASETS", "DEFAULT_DIRS", "Batches", "DataSetKind", "Dataset", "ImageSet",
+           "Source", "dataset_kind", "dataset_names", "default_dirs", "load_dataset",
+           "register", "unregister"]
+
+
+def __getattr__(name: str):
+    if name == "DATASETS":  # the registered names, now
+        return dataset_names()
+    if name == "DEFAULT_DIRS":
+        return importlib.import_module("mbnas.data._load").default_dirs()
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'mbnas.data' has no attribute {name!r}")

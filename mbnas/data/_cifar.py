@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from mbnas.data._sets import ImageSet, Source, check_labels
+from mbnas.data.registry import dataset_kind
 from mbnas.errors import MbnasError
 
 _SIDE = 32
@@ -28,23 +29,28 @@ class Layout(NamedTuple):
     meta: str
     label_key: str
     names_key: str
-    url: str
 
 
 LAYOUTS = {
     "cifar10": Layout("cifar-10-batches-py", tuple(f"data_batch_{i}" for i in range(1, 6)),
-                      "test_batch", "batches.meta", "labels", "label_names",
-                      "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"),
+                      "test_batch", "batches.meta", "labels", "label_names"),
     "cifar100": Layout("cifar-100-python", ("train",), "test", "meta", "fine_labels",
-                       "fine_label_names",
-                       "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"),
+                       "fine_label_names"),
 }
 
 
 def how_to_get(name: str) -> str:
-    layout = LAYOUTS[name]
-    return (f"download {layout.url}, unpack it and pass --data-dir DIR (or set MBNAS_DATA) "
-            f"to the {layout.folder} folder or the folder holding it")
+    return dataset_kind(name).how_to_get
+
+
+def read_cifar10(directory: Path, image_size: int | None = None) -> Source:
+    """CIFAR-10 (``image_size`` is not used: the images keep their 32 x 32)."""
+    return read_cifar("cifar10", directory)
+
+
+def read_cifar100(directory: Path, image_size: int | None = None) -> Source:
+    """CIFAR-100 with its fine labels (``image_size`` is not used)."""
+    return read_cifar("cifar100", directory)
 
 
 def read_cifar(name: str, directory: Path) -> Source:

@@ -15,12 +15,12 @@ import numpy as np
 import torch
 
 from mbnas.data._sets import ImageSet, Source
+from mbnas.data.registry import dataset_kind
 from mbnas.errors import MbnasError
 from mbnas.resources import check_fits, image_bytes
 
 EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png", ".ppm", ".tif", ".tiff", ".webp")
-HOW_TO_GET = ("pass --data-dir DIR (or set MBNAS_DATA) with images in DIR/train/<class>/ and "
-              "DIR/test/<class>/, or in DIR/<class>/ to carve a 20% test split")
+HOW_TO_GET = dataset_kind("folder").how_to_get
 TEST_FRACTION = 5  # one image in five
 # The carved test split must not move when --split-seed changes: it has its own seed.
 _TEST_SEED = 20240601

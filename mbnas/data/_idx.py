@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from mbnas.data._sets import ImageSet, Source, check_labels
+from mbnas.data.registry import dataset_kind
 from mbnas.errors import MbnasError
 
 CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
@@ -24,17 +25,16 @@ FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
-HOW_TO_GET = ("install it with `apt-get install dataset-fashion-mnist`, or pass --data-dir DIR "
-              "(or set MBNAS_DATA) to a folder holding the four IDX files from "
-              "https://github.com/zalandoresearch/fashion-mnist")
+HOW_TO_GET = dataset_kind("fashion-mnist").how_to_get
 _UBYTE = 0x08
 _GZIP_MAGIC = b"\x1f\x8b"
 # Where else the files sit under a data folder: a per-set subfolder, and torchvision's layout.
 _SUBFOLDERS = ("fashion-mnist", "FashionMNIST/raw")
 
 
-def read_fashion_mnist(directory: Path) -> Source:
-    """The official 60k/10k splits, 1 x 28 x 28 uint8."""
+def read_fashion_mnist(directory: Path, image_size: int | None = None) -> Source:
+    """The official 60k/10k splits, 1 x 28 x 28 uint8 (``image_size`` is not used: the
+    images keep their own size)."""
     folder = _locate(directory)
     train, test = (_read_split(folder, *FILES[split]) for split in ("train", "test"))
     return Source(train, test, CLASSES)

@@ -7,25 +7,18 @@ from pathlib import Path
 
 import torch
 
-from mbnas.data._cifar import how_to_get as cifar_how_to_get
-from mbnas.data._cifar import read_cifar
-from mbnas.data._folder import HOW_TO_GET as FOLDER_HOW_TO_GET
-from mbnas.data._folder import read_folder
-from mbnas.data._idx import HOW_TO_GET as IDX_HOW_TO_GET
-from mbnas.data._idx import read_fashion_mnist
 from mbnas.data._sets import Dataset, Source, channel_stats, check_count
-from mbnas.data._synthetic import make_synthetic
+from mbnas.data.registry import DATA_ENV, DEFAULT_VAL_SIZE, dataset_kind, dataset_names
 from mbnas.errors import MbnasError
-from mbnas.training.protocol import DATA_ENV, DATASETS, DEFAULT_VAL_SIZE
 
-DEFAULT_DIRS = {"fashion-mnist": "/usr/share/datasets/fashion-mnist"}
-ENV_DIR = DATA_ENV  # overrides DEFAULT_DIRS; --data-dir overrides both
+ENV_DIR = DATA_ENV  # overrides a data set's default folder; --data-dir overrides both
 MAX_VAL_FRACTION = 5  # validation takes at most one training image in five
-# Horizontal mirrors keep labels, except for the synthetic set's oriented gratings.
-FLIPS = {"fashion-mnist": True, "cifar10": True, "cifar100": True, "folder": True,
-         "synthetic": False}
-HOW_TO_GET = {"fashion-mnist": IDX_HOW_TO_GET, "cifar10": cifar_how_to_get("cifar10"),
-              "cifar100": cifar_how_to_get("cifar100"), "folder": FOLDER_HOW_TO_GET}
+
+
+def default_dirs() -> dict[str, str]:
+    """Where each registered data set lies by default (those that have such a place)."""
+    return {n: dataset_kind(n).default_dir for n in dataset_names()
+            if dataset_kind(n).default_dir}
 
 
 def load_dataset(name: str = "fashion-mnist", data_dir: str | os.PathLike | None = None, *,
@@ -39,8 +32,7 @@ def load_dataset(name: str = "fashion-mnist", data_dir: str | os.PathLike | None
     is the side that ``folder`` images are resized to (None: the size they have); other sets
     keep their own.
     """
-    if name not in DATASETS:
-        raise MbnasError(f"dataset: {name!r} is not allowed; choose one of {', '.join(DATASETS)}")
+    kind = dataset_kind(name)
     check_count("val_size", val_size, 1)
     if subset is not None:
         check_count("subset", subset, 1)
@@ -55,7 +47,7 @@ def load_dataset(name: str = "fashion-mnist", data_dir: str | os.PathLike | None
     train = source.train.take(train_index)
     mean, std = channel_stats(train.images)
     return Dataset(name=name, train=train, val=source.train.take(val_index), test=source.test,
-                   classes=source.classes, mean=mean, std=std, flip=FLIPS[name])
+                   classes=source.classes, mean=mean, std=std, flip=kind.flips)
 
 
 def split_indices(n: int, val_size: int, subset: int | None,
@@ -73,14 +65,8 @@ def split_indices(n: int, val_size: int, subset: int | None,
 
 
 def _read(name: str, data_dir: str | os.PathLike | None, image_size: int | None) -> Source:
-    if name == "synthetic":
-        return make_synthetic()
-    directory = data_folder(name, data_dir)
-    if name == "fashion-mnist":
-        return read_fashion_mnist(directory)
-    if name == "folder":
-        return read_folder(directory, image_size)
-    return read_cifar(name, directory)
+    kind = dataset_kind(name)
+    return kind.read(data_folder(name, data_dir) if kind.needs_folder else None, image_size)
 
 
 def data_folder(name: str, data_dir: str | os.PathLike | None) -> Path:
@@ -89,11 +75,12 @@ def data_folder(name: str, data_dir: str | os.PathLike | None) -> Path:
         chosen, origin = data_dir, "--data-dir"
     elif os.environ.get(ENV_DIR):
         chosen, origin = os.environ[ENV_DIR], f"${ENV_DIR}"
-    elif name in DEFAULT_DIRS:
-        chosen, origin = DEFAULT_DIRS[name], "the default folder"
+    elif dataset_kind(name).default_dir:
+        chosen, origin = dataset_kind(name).default_dir, "the default folder"
     else:
-        raise MbnasError(f"{name}: no data folder given; {HOW_TO_GET[name]}")
+        raise MbnasError(f"{name}: no data folder given; {dataset_kind(name).how_to_get}")
     folder = Path(chosen).expanduser()
     if not folder.is_dir():
-        raise MbnasError(f"{name}: {folder} ({origin}) is not a folder; {HOW_TO_GET[name]}")
+        raise MbnasError(f"{name}: {folder} ({origin}) is not a folder; "
+                         f"{dataset_kind(name).how_to_get}")
     return folder

@@ -11,6 +11,7 @@ test accuracy (chance is 10%) in five epochs, half a second of CPU.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import torch
 
@@ -24,8 +25,9 @@ TRAIN_SIZE, TEST_SIZE = 2000, 500
 _SEED = 1234
 
 
-def make_synthetic() -> Source:
-    """The same 2000 training and 500 test images on every call, balanced over the classes."""
+def make_synthetic(folder: Path | None = None, image_size: int | None = None) -> Source:
+    """The same 2000 training and 500 test images on every call, balanced over the classes
+    (read from no folder, always 16 x 16: the arguments are the readers' signature)."""
     generator = torch.Generator().manual_seed(_SEED)
     train = _draw(TRAIN_SIZE, generator)
     test = _draw(TEST_SIZE, generator)

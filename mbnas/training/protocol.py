@@ -10,10 +10,13 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from mbnas.data.registry import DATA_ENV, DEFAULT_DATASET, DEFAULT_VAL_SIZE, dataset_kind
 from mbnas.errors import MbnasError
 
+__all__ = ["ADAPTATIONS", "DATA_ENV", "DEFAULT_DATASET", "DEFAULT_SUBSET", "DEFAULT_VAL_SIZE",
+           "DEVICES", "Protocol", "TrainConfig", "absolute"]
+
 DEVICES = ("auto", "cpu", "cuda")
-DATASETS = ("fashion-mnist", "cifar10", "cifar100", "folder", "synthetic")
 # How a target spec is adapted to small images (mbnas.training.proxy): how many of its
 # leading stride-2 layers train at stride 1.
 ADAPTATIONS = {"none": 0, "stem": 1, "first2": 2}
@@ -59,12 +62,9 @@ class TrainConfig:
                              f"one of {', '.join(ADAPTATIONS)}")
 
 
-DEFAULT_DATASET = "fashion-mnist"
 # Chosen with `mbnas baseline` (see README, "Proxy protocol"): 3 epochs on 6,000
 # Fashion-MNIST images keep a full-width MobileNetV2 trial under a minute on 2 cores.
 DEFAULT_SUBSET = 6_000
-DEFAULT_VAL_SIZE = 2_000
-DATA_ENV = "MBNAS_DATA"  # where data sets lie, unless --data-dir says
 
 
 def absolute(path: str) -> str:
@@ -83,9 +83,7 @@ class Protocol:
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self) -> None:
-        if self.dataset not in DATASETS:
-            raise MbnasError(f"--dataset: {self.dataset!r} is not allowed; choose one of "
-                             f"{', '.join(DATASETS)}")
+        dataset_kind(self.dataset)  # a registered data set, or one line naming them
         if self.subset is not None and self.subset < 1:
             raise MbnasError(f"subset: {self.subset} must be at least 1 (or omitted for all)")
         if self.val_size < 1:

@@ -109,8 +109,14 @@ def proxy_trainer(arch: Arch, protocol: Protocol, *, progress=None):
 def weights_file(trainer, target: Arch) -> dict:
     """What a saved ``model.pt`` / trial weights file holds: the proxy network's
     state_dict under ``model`` (as :func:`mbnas.export.read_state_dict` expects), the
-    proxy spec it was built from and the target spec it stands for."""
+    proxy spec it was built from, the target spec it stands for, and under ``input`` what
+    the weights expect of an image (the training data's name, channels, side, per-channel
+    mean and std on the 0-1 scale, class names), which ``mbnas export`` writes out."""
     from mbnas.arch.encoding import encode
 
+    data = trainer.data
     return {"model": trainer.model.state_dict(), "arch": encode(trainer.arch),
-            "target": encode(target)}
+            "target": encode(target),
+            "input": {"dataset": data.name, "channels": data.channels, "size": data.size,
+                      "mean": list(data.mean), "std": list(data.std),
+                      "classes": list(data.classes)}}
