@@ -33,17 +33,17 @@ def one_search(runs: Path, name: str, trials: int, budget: int, concurrency: int
     start = time.perf_counter()
     outcome = run_search(settings, log=lambda message: None)
     wall = time.perf_counter() - start
-    done = sorted((r for r in outcome.rows if r["state"] == "complete"),
-                  key=lambda r: r["number"])
+    done = sorted((r for r in outcome.rows if r.complete and not r.is_reference),
+                  key=lambda r: r.number)
     return {"wall": wall, "trials": len(done), "cold": done[:concurrency],
             "warm": done[concurrency:]}
 
 
-def overhead(rows: list[dict]) -> str:
+def overhead(rows: list) -> str:
     if not rows:
         return "none"
-    wall = sum(r["seconds"] for r in rows)
-    training = sum(r["train_seconds"] for r in rows)
+    wall = sum(r.seconds for r in rows)
+    training = sum(r.train_seconds for r in rows)
     return (f"{len(rows)} trial(s) of {wall / len(rows):.1f}s, "
             f"{(wall - training) / len(rows):.2f}s = {100 * (wall - training) / wall:.1f}% "
             "not training")

@@ -110,6 +110,8 @@ def check_records(run_dir: Path, trials: int, keep_best: int) -> list[str]:
     """What is wrong with the finished run's records (nothing: an empty list)."""
     import optuna
 
+    from mbnas.outcome import parse_role
+
     problems = []
     rows = read_rows(run_dir / "trials.csv")
     study = optuna.load_study(study_name="search", storage=f"sqlite:///{run_dir / 'study.db'}")
@@ -133,7 +135,7 @@ def check_records(run_dir: Path, trials: int, keep_best: int) -> list[str]:
                 float(row["val_acc"]), t.value):
             problems.append(f"trial {t.number}: val_acc differs")
         if row["state"] == "repeat":
-            original = by_number.get(int(row["role"].removeprefix("repeat of #")))
+            original = by_number.get(parse_role(row["role"])[1])
             if not original or original["arch"] != row["arch"] or original["state"] == "repeat":
                 problems.append(f"trial {t.number}: a repeat without its original")
     lost = [r["number"] for r in rows if r["state"] in ("running", "queued", "interrupted")]

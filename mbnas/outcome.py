@@ -44,13 +44,68 @@ class Exhausted(Exception):
     """The sampler keeps proposing architectures the run has trained already."""
 
 
+class Role(str, Enum):
+    """Why a trial of a run exists.  ``trials.csv`` and the study hold it as text, with the
+    trial it comes from (``repair of #7``) or the seed it is (``seed: mobilenet_v2 x0.75``):
+    :func:`parse_role` and :attr:`TrialRecord.role_text` are the only places that text is
+    read or written."""
+
+    SEARCH = "search"  # sampled by the search
+    SEED = "seed"  # the widest variant of a space seed within budget, enqueued first
+    REPAIR = "repair"  # an over-budget sample's repaired neighbour
+    RERUN = "rerun"  # a trial cut off by an interrupted run, queued again
+    REPEAT = "repeat"  # an architecture trained already: answered, not trained
+    REFERENCE = "reference"  # a canonical network trained beside the search
+    CONFIRMATION = "confirmation"  # a retraining of the confirmation
+
+    def __str__(self) -> str:
+        return self.value
+
+
+_FROM = {Role.REPAIR: "repair of #", Role.RERUN: "rerun of #", Role.REPEAT: "repeat of #"}
+
+
+def role_text(role: Role, origin: int | None = None, seed: str = "") -> str:
+    """The text a run stores for a role: ``search``, ``seed: mobilenet_v2 x0.75``,
+    ``repair of #7`` ..."""
+    if role in _FROM:
+        return f"{_FROM[role]}{origin}"
+    if role is Role.SEED:
+        return f"seed: {seed}"
+    return role.value
+
+
+def parse_role(text: str) -> tuple[Role, int | None, str]:
+    """``(role, origin, seed)`` from a stored role text (runs of every version of mbnas)."""
+    for role, prefix in _FROM.items():
+        if text.startswith(prefix) and text[len(prefix):].isdigit():
+            return role, int(text[len(prefix):]), ""
+    if text.startswith("seed: "):
+        return Role.SEED, None, text[len("seed: "):]
+    try:
+        return Role(text), None, ""
+    except ValueError:
+        raise ValueError(f"role {text!r} is not one of search, reference, 'seed: NAME xW', "
+                         "'repair of #N', 'rerun of #N', 'repeat of #N'") from None
+
+
+def trial_key(role: Role, number: int | None, name: str = "") -> str:
+    """A file-name-safe id of a training: ``trial-7``, ``reference-mobilenet_v2`` or
+    ``confirm-NAME``; it names the trial's weights file."""
+    if role is Role.REFERENCE:
+        return f"reference-{name}"
+    if role is Role.CONFIRMATION:
+        return f"confirm-{name}"
+    return f"trial-{number}"
+
+
 @dataclass(frozen=True)
 class TrialRecord:
     """One trial of a run (a search trial or a reference), as every table shows it."""
 
     number: int | None  # the search study's trial number; None for references
     name: str  # references: the seed's name
-    role: str  # search, reference, "seed: mobilenet_v2 x0.75", "repair of #7", ...
+    role: Role
     state: Status
     arch: str = ""  # the target spec's one-line encoding
     macs: int = 0  # of the target spec
@@ -60,8 +115,10 @@ class TrialRecord:
     seconds: float = 0.0  # wall time seen by the driver
     train_seconds: float = 0.0  # of which training and validation epochs
     error: str = ""
-    checkpoint: str = ""  # the trained proxy weights, where kept
+    checkpoint: str = ""  # the trained proxy weights, where kept: weights/<key>.pt
     weights: str = ""  # "kept", why they were not kept, or "" (never trained to the end)
+    origin: int | None = None  # the trial a repair, rerun or repeat comes from
+    seed: str = ""  # a seed candidate's name and width, e.g. "mobilenet_v2 x0.75"
 
     @property
     def label(self) -> str:
@@ -69,13 +126,29 @@ class TrialRecord:
         return self.name if self.number is None else str(self.number)
 
     @property
+    def key(self) -> str:
+        return trial_key(self.role, self.number, self.name)
+
+    @property
     def is_reference(self) -> bool:
-        return self.role == "reference"
+        return self.role is Role.REFERENCE
+
+    @property
+    def role_text(self) -> str:
+        return role_text(self.role, self.origin, self.seed)
+
+    @property
+    def complete(self) -> bool:
+        return self.state is Status.COMPLETE
+
+    def replace(self, **changes) -> TrialRecord:
+        return dataclasses.replace(self, **changes)
 
     def to_row(self) -> dict:
-        """The ``trials.csv`` row (and ``best.json`` entry): plain values."""
-        row = dataclasses.asdict(self)
+        """The ``trials.csv`` row (and ``best.json`` entry): plain values, the role as text."""
+        row = {f: getattr(self, f) for f in COLUMNS}
         row["number"] = "" if self.number is None else self.number
+        row["role"] = self.role_text
         row["state"] = self.state.value
         return row
 
@@ -101,8 +174,9 @@ class TrialRecord:
                 raise ValueError(f"{key} {value!r} is not text")
             return value
 
+        role, origin, seed = parse_role(text("role", "search"))
         return cls(number=number("number", default=None), name=text("name"),
-                   role=text("role", "search"), state=Status(row["state"]),
+                   role=role, origin=origin, seed=seed, state=Status(row["state"]),
                    arch=text("arch"), macs=number("macs"), params=number("params"),
                    val_acc=number("val_acc", float, math.nan), epochs=number("epochs"),
                    seconds=number("seconds", float, 0.0),
@@ -110,4 +184,16 @@ class TrialRecord:
                    error=text("error"), checkpoint=text("checkpoint"), weights=text("weights"))
 
 
-COLUMNS = tuple(f.name for f in dataclasses.fields(TrialRecord))
+# The columns of trials.csv, in order (origin and seed are written inside the role).
+COLUMNS = ("number", "name", "role", "state", "arch", "macs", "params", "val_acc", "epochs",
+           "seconds", "train_seconds", "error", "checkpoint", "weights")
+
+
+def pareto_front(records: list[TrialRecord]) -> list[TrialRecord]:
+    """The completed ``records`` no other completed one beats on both accuracy and MACs
+    (ties on both kept once each), by MACs."""
+    done = [r for r in records if r.complete]
+    return sorted((r for r in done if not any(
+        o.val_acc >= r.val_acc and o.macs <= r.macs
+        and (o.val_acc, -o.macs) != (r.val_acc, -r.macs) for o in done)),
+        key=lambda r: r.macs)

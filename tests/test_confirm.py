@@ -9,6 +9,7 @@ from mbnas.arch.cost import count
 from mbnas.arch.encoding import encode
 from mbnas.arch.seeds import parse_arch
 from mbnas.errors import MbnasError
+from mbnas.outcome import TrialRecord
 from mbnas.search.confirm import (
     NOISE,
     ConfirmSettings,
@@ -27,8 +28,9 @@ V2 = parse_arch("mobilenet_v2")
 
 
 def row(number, acc, arch=V2, state="complete", role="search"):
-    return {"number": number, "role": role, "state": state, "arch": encode(arch),
-            "macs": count(arch).macs, "val_acc": acc}
+    return TrialRecord.from_row({"number": number, "role": role, "state": state,
+                                 "arch": encode(arch), "macs": count(arch).macs,
+                                 "val_acc": acc})
 
 
 def test_the_widest_mobilenets_within_the_budget():

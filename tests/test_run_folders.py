@@ -172,6 +172,8 @@ def test_a_relative_data_dir_reaches_the_trials(tmp_path):
     args = search_args(tmp_path / "runs", "rel", 1, "--references", "none")
     args[args.index("synthetic")] = "folder"
     result = run(*args, "--data-dir", "data", "--val-size", "6", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
+    # (1 trial of 2 epochs on 48 images may learn nothing, which the search says with exit
+    # 1; what matters here is that the trial found its data and trained.)
+    assert result.returncode in (0, 1) and "not a folder" not in result.stderr, result.stderr
     trained = [r for r in rows(tmp_path / "runs" / "rel") if r["state"] != "over_budget"]
     assert trained and all(r["state"] == "complete" for r in trained), trained

@@ -17,6 +17,7 @@ from cli import assert_usage_error, command, env, run, snapshot
 from mbnas.arch.cost import macs
 from mbnas.arch.encoding import decode
 from mbnas.arch.seeds import REFERENCES
+from mbnas.outcome import parse_role
 from mbnas.search.study import network_key
 
 pytestmark = pytest.mark.slow
@@ -63,7 +64,7 @@ def check_run_is_consistent(run_dir: Path, trials: int,
         assert row["arch"] == t.user_attrs["arch"]
         assert int(row["macs"]) == t.user_attrs["macs"] == macs(decode(row["arch"]))
         if row["state"] == "repeat":  # answered from the trial that trained it, untrained
-            original = by_number[row["role"].removeprefix("repeat of #")]
+            original = by_number[str(parse_role(row["role"])[1])]
             assert network_key(original["arch"]) == network_key(row["arch"])  # one network
             assert original["state"] != "repeat"
             assert row["val_acc"] == original["val_acc"] and row["epochs"] == "0"

@@ -23,7 +23,8 @@ def test_the_widest_seed_within_budget_is_the_first_candidate(study):
     assert study.enqueue_seeds() == ["seed: mobilenet_v1 x0.5", "seed: mobilenet_v2 x0.75"]
     assert study.enqueue_seeds() == []  # once per run
     first, second = study.ask(), study.ask()
-    assert (first.role, second.role) == ("seed: mobilenet_v1 x0.5", "seed: mobilenet_v2 x0.75")
+    assert (first.role_text, second.role_text) == ("seed: mobilenet_v1 x0.5",
+                                                   "seed: mobilenet_v2 x0.75")
     for candidate, name, width, wider in ((first, "mobilenet_v1", 0.5, 0.75),
                                           (second, "mobilenet_v2", 0.75, 1.0)):
         # The space's own copy of the seed (V1 regrouped into seven stages) at that width
@@ -39,4 +40,4 @@ def test_the_widest_seed_within_budget_is_the_first_candidate(study):
     study.tell(first.number, status="complete", val_acc=0.5, epochs=3)
     study.tell(second.number, status="stopped", val_acc=0.4, epochs=1)
     assert study.counted() == 2
-    assert study.winner()["role"] == "seed: mobilenet_v1 x0.5"
+    assert study.winner().role_text == "seed: mobilenet_v1 x0.5"

@@ -44,13 +44,14 @@ def test_each_member_is_trained_once_then_the_space_is_exhausted(tmp_path, sampl
     with pytest.raises(Exhausted, match="exhausted"):
         run.ask()
     rows = run.rows()
-    repeats = [r for r in rows if r["state"] == Status.REPEAT]
+    repeats = [r for r in rows if r.state is Status.REPEAT]
     assert repeats and run.counted() == 4
-    by_number = {r["number"]: r for r in rows}
+    by_number = {r.number: r for r in rows}
     for r in repeats:  # answered from the original, with its score, untrained
-        original = by_number[int(r["role"].removeprefix("repeat of #"))]
-        assert r["arch"] == original["arch"] and r["val_acc"] == original["val_acc"]
-        assert r["epochs"] == 0 and original["state"] == Status.COMPLETE
+        original = by_number[r.origin]
+        assert r.role_text == f"repeat of #{r.origin}"
+        assert r.arch == original.arch and r.val_acc == original.val_acc
+        assert r.epochs == 0 and original.state is Status.COMPLETE
 
 
 # c8 and c16 at width 0.5 both round to 8 channels: two specs, one network.
@@ -65,8 +66,8 @@ def test_two_specs_that_build_one_network_are_one_trial(tmp_path):
         run.ask()
     rows = run.rows()
     assert run.counted() == 1
-    assert len({r["arch"] for r in rows}) == 2  # both specs were sampled ...
-    assert all(r["state"] == Status.REPEAT for r in rows[1:])  # ... one was trained
+    assert len({r.arch for r in rows}) == 2  # both specs were sampled ...
+    assert all(r.state is Status.REPEAT for r in rows[1:])  # ... one was trained
 
 
 def test_a_running_architecture_is_not_issued_again(tmp_path):

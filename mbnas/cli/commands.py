@@ -281,11 +281,11 @@ def _run_trial_arch(args: argparse.Namespace):
     from mbnas.search.runs import pick_trial
 
     row = pick_trial(args.arch, args.trial or "best")
-    label = row["number"] or row["name"]
-    arch = with_overrides(decode(row["arch"]), width=args.width, resolution=args.resolution,
+    label = row.label
+    arch = with_overrides(decode(row.arch), width=args.width, resolution=args.resolution,
                           num_classes=args.num_classes)
-    return arch, {"run": str(args.arch), "trial": label, "role": row["role"],
-                  "proxy_val_acc": row["val_acc"]}
+    return arch, {"run": str(args.arch), "trial": label, "role": row.role_text,
+                  "proxy_val_acc": row.val_acc}
 
 
 # --- baseline ------------------------------------------------------------------
@@ -461,19 +461,18 @@ def _references(text: str) -> tuple[str, ...]:
 
 
 def _summary_table(outcome) -> str:
-    from mbnas.outcome import Status
     from mbnas.units import format_count
 
     rows = []
     if outcome.winner:
         confirmed = outcome.confirmation and outcome.confirmation["verdict"].get("winner")
         rows.append(("winner (confirmed)" if confirmed else "winner (proxy)", outcome.winner))
-    rows += [(f"{r['name']} (reference)", r) for r in outcome.references]
+    rows += [(f"{r.name} (reference)", r) for r in outcome.references]
     lines = [f"{'':<26}{'proxy val acc':>14}{'MACs':>10}{'params':>9}  arch"]
     for label, r in rows:
-        acc = f"{100 * r['val_acc']:.2f}%" if r["state"] == Status.COMPLETE else r["state"]
-        lines.append(f"{label:<26}{acc:>14}{format_count(r['macs']):>10}"
-                     f"{format_count(r['params'], 2):>9}  {r['arch']}")
+        acc = f"{100 * r.val_acc:.2f}%" if r.complete else r.state.value
+        lines.append(f"{label:<26}{acc:>14}{format_count(r.macs):>10}"
+                     f"{format_count(r.params, 2):>9}  {r.arch}")
     if rows:
         lines.append(outcome.proxy_noise)
     return "\n".join(lines)
@@ -483,7 +482,6 @@ def _cmd_search(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from mbnas.cli.report import confirmation_table
-    from mbnas.outcome import Status
     from mbnas.search.confirm import ConfirmSettings
     from mbnas.search.run import run_search
     from mbnas.search.settings import SearchSettings
@@ -514,12 +512,11 @@ def _cmd_search(args: argparse.Namespace) -> int:
     if outcome.near_chance:
         print(f"mbnas: error: {outcome.near_chance}", file=sys.stderr)
         return 1
-    counted = [r for r in outcome.rows if r["role"] != "reference"
-               and Status(r["state"]).counted]
+    counted = [r for r in outcome.rows if not r.is_reference and r.state.counted]
     if outcome.winner is None:
-        failed = [r for r in counted if Status(r["state"]).failed]
+        failed = [r for r in counted if r.state.failed]
         if counted and len(failed) == len(counted):
-            first = failed[0]["error"] or failed[0]["state"]
+            first = failed[0].error or failed[0].state.value
             print(f"mbnas: error: every search trial failed (first: {first}); see "
                   f"{outcome.run_dir}/trials.csv", file=sys.stderr)
             return 1
@@ -603,15 +600,15 @@ def _trial_export(args: argparse.Namespace):
     from mbnas.search.runs import pick_trial, weights_path
 
     row = pick_trial(args.source, args.trial)
-    label = row["number"] or row["name"]
-    target = decode(row["arch"])
-    provenance = {"run": str(args.source), "trial": label, "role": row["role"],
-                  "proxy_val_acc": row["val_acc"], "target_arch": row["arch"],
-                  "target_macs": row["macs"]}
+    label = row.label
+    target = decode(row.arch)
+    provenance = {"run": str(args.source), "trial": label, "role": row.role_text,
+                  "proxy_val_acc": row.val_acc, "target_arch": row.arch,
+                  "target_macs": row.macs}
     default_out = Path(args.source) / "export" / f"trial-{label}"
-    weights = weights_path(args.source, row["checkpoint"])
+    weights = weights_path(args.source, row.checkpoint)
     if not args.target and (weights is None or not weights.is_file()):
-        why = (row.get("weights") if row.get("weights", "kept") != "kept"
+        why = (row.weights if row.weights not in ("", "kept")
                else f"{weights} is missing" if weights else "none were saved")
         raise MbnasError(f"trial {label} of {str(args.source)!r} has no trained weights: "
                          f"{why}; add --target to export its spec with fresh weights")

@@ -6,31 +6,30 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from mbnas.outcome import Status
+from mbnas.outcome import TrialRecord
 from mbnas.search.runs import read_best, read_trials
 from mbnas.units import format_count
 
 
-def trials_table(rows: list[dict]):
+def trials_table(rows: list[TrialRecord]):
     import pandas as pd
 
     table = pd.DataFrame([{
-        "trial": r["number"] or r["name"],
-        "role": r["role"],
-        "state": r["state"],
-        "val acc %": round(100 * r["val_acc"], 2) if not math.isnan(r["val_acc"]) else None,
-        "MACs": format_count(r["macs"]),
-        "params": format_count(r["params"], 2),
-        "epochs": r["epochs"],
-        "seconds": r["seconds"],
-        "weights": "kept" if r.get("weights") == "kept"
-        else "not kept" if r.get("weights") else "",
-        "error": (r["error"][:50] + "...") if len(r["error"]) > 50 else r["error"],
+        "trial": r.label,
+        "role": r.role_text,
+        "state": r.state.value,
+        "val acc %": round(100 * r.val_acc, 2) if not math.isnan(r.val_acc) else None,
+        "MACs": format_count(r.macs),
+        "params": format_count(r.params, 2),
+        "epochs": r.epochs,
+        "seconds": r.seconds,
+        "weights": "kept" if r.weights == "kept" else "not kept" if r.weights else "",
+        "error": (r.error[:50] + "...") if len(r.error) > 50 else r.error,
     } for r in rows])
     return table
 
 
-def plot(rows: list[dict], budget: int, front: list[dict], path: Path) -> Path:
+def plot(rows: list[TrialRecord], budget: int, front: list[TrialRecord], path: Path) -> Path:
     """Accuracy against MACs: search trials, the Pareto front, the references, the budget."""
     import matplotlib
 
@@ -38,19 +37,19 @@ def plot(rows: list[dict], budget: int, front: list[dict], path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
-    done = [r for r in rows if r["state"] == Status.COMPLETE]
-    search = [r for r in done if r["role"] != "reference"]
-    refs = [r for r in done if r["role"] == "reference"]
-    ax.scatter([r["macs"] / 1e6 for r in search], [100 * r["val_acc"] for r in search],
+    done = [r for r in rows if r.complete]
+    search = [r for r in done if not r.is_reference]
+    refs = [r for r in done if r.is_reference]
+    ax.scatter([r.macs / 1e6 for r in search], [100 * r.val_acc for r in search],
                s=18, color="tab:blue", alpha=0.7, label="search trials")
     if front:
-        ax.plot([r["macs"] / 1e6 for r in front], [100 * r["val_acc"] for r in front],
+        ax.plot([r.macs / 1e6 for r in front], [100 * r.val_acc for r in front],
                 color="tab:blue", linewidth=1, label="Pareto front")
     for r in refs:
-        ax.scatter([r["macs"] / 1e6], [100 * r["val_acc"]], marker="*", s=140,
+        ax.scatter([r.macs / 1e6], [100 * r.val_acc], marker="*", s=140,
                    color="tab:red", zorder=3)
-        ax.annotate(r["name"].replace("mobilenet_", "").upper() + " 1.0",
-                    (r["macs"] / 1e6, 100 * r["val_acc"]), textcoords="offset points",
+        ax.annotate(r.name.replace("mobilenet_", "").upper() + " 1.0",
+                    (r.macs / 1e6, 100 * r.val_acc), textcoords="offset points",
                     xytext=(6, -4), fontsize=8, color="tab:red")
     ax.axvline(budget / 1e6, color="gray", linestyle="--", linewidth=1,
                label=f"budget {format_count(budget)}")
@@ -65,30 +64,30 @@ def plot(rows: list[dict], budget: int, front: list[dict], path: Path) -> Path:
     return path
 
 
-def _weights_line(rows: list[dict]) -> str:
+def _weights_line(rows: list[TrialRecord]) -> str:
     """How many finished trials kept their trained weights, and why the others did not."""
-    kept = [r["number"] or r["name"] for r in rows if r.get("weights") == "kept"]
-    gone = [r for r in rows if r.get("weights") not in (None, "", "kept")]
+    kept = [r.label for r in rows if r.weights == "kept"]
+    gone = [r for r in rows if r.weights not in ("", "kept")]
     line = f"trained weights kept for {len(kept)} trial(s): {', '.join(kept) or 'none'}"
     if gone:
-        reasons = sorted({r["weights"] for r in gone})
+        reasons = sorted({r.weights for r in gone})
         line += (f"; {len(gone)} finished trial(s) have none ({'; '.join(reasons)}): "
                  "`mbnas export RUN --trial N --target` exports such a spec untrained")
     return line
 
 
-def _count_line(rows: list[dict]) -> str:
+def _count_line(rows: list[TrialRecord]) -> str:
     """``10 trials, 1 reference (also 6 rows not trained: 4 repeat, 2 over_budget)``: the
     trials that count toward ``--trials``, as the search command counts them."""
     from collections import Counter
 
-    search = [r for r in rows if r["role"] != "reference"]
-    counted = [r for r in search if Status(r["state"]).counted]
+    search = [r for r in rows if not r.is_reference]
+    counted = [r for r in search if r.state.counted]
     refs = len(rows) - len(search)
     line = f"{len(counted)} trial{'s' * (len(counted) != 1)}"
     if refs:
         line += f", {refs} reference{'s' * (refs != 1)}"
-    rest = Counter(r["state"] for r in search if not Status(r["state"]).counted)
+    rest = Counter(r.state.value for r in search if not r.state.counted)
     if rest:
         line += (f" (also {sum(rest.values())} row(s) not trained: "
                  + ", ".join(f"{n} {state}" for state, n in rest.most_common()) + ")")
@@ -112,11 +111,11 @@ def show(run: str | Path) -> str:
     if best.get("near_chance"):
         parts += [f"no winner: {best['near_chance']}", ""]
     elif winner:
-        arch = decode(winner["arch"])
+        arch = decode(winner.arch)
         how = "confirmed, see below" if confirmation and confirmation["verdict"].get("winner") \
             else "by proxy accuracy alone, not confirmed"
-        parts += [f"winner: trial {winner['number']} ({winner['role']}), proxy val acc "
-                  f"{100 * winner['val_acc']:.2f}% ({how})", f"  {winner['arch']}", "",
+        parts += [f"winner: trial {winner.number} ({winner.role_text}), proxy val acc "
+                  f"{100 * winner.val_acc:.2f}% ({how})", f"  {winner.arch}", "",
                   stage_table(arch, layer_costs(arch)), ""]
     else:
         parts += ["no winner yet: no search trial finished within budget", ""]
@@ -126,8 +125,8 @@ def show(run: str | Path) -> str:
         parts += [best["proxy_noise"], ""]
     parts += [_weights_line(rows), ""]
     for r in best.get("references", []):
-        acc = f"{100 * r['val_acc']:.2f}%" if r["state"] == Status.COMPLETE else r["state"]
-        parts.append(f"reference {r['name']}: {acc} at {format_count(r['macs'])} MACs "
+        acc = f"{100 * r.val_acc:.2f}%" if r.complete else r.state.value
+        parts.append(f"reference {r.name}: {acc} at {format_count(r.macs)} MACs "
                      f"(same protocol; references are never the winner)")
     image = plot(rows, best["budget"], best.get("pareto_front", []), run / "accuracy_vs_macs.png")
     parts += ["", f"plot: {image}"]

@@ -19,7 +19,7 @@ from mbnas.arch.encoding import decode
 from mbnas.arch.seeds import seed, with_overrides
 from mbnas.arch.spec import Arch
 from mbnas.errors import MbnasError
-from mbnas.outcome import Status
+from mbnas.outcome import TrialRecord
 from mbnas.stats import pooled_std
 from mbnas.training.protocol import Protocol
 
@@ -90,6 +90,7 @@ class Entry:
     arch: Arch
     proxy_val_acc: float  # its search-protocol score (nan for a MobileNet not in the run)
     same_as: str = ""  # a MobileNet that is also a candidate: that candidate's label
+    number: int | None = None  # a candidate's search trial
 
     @property
     def key(self) -> str:
@@ -108,22 +109,22 @@ def widest_within(name: str, budget: int, *, resolution: int | None,
     return None
 
 
-def entries(rows: list[dict], settings: ConfirmSettings, budget: int, *,
+def entries(rows: list[TrialRecord], settings: ConfirmSettings, budget: int, *,
             resolution: int | None, num_classes: int) -> list[Entry]:
     """What to confirm: the ``top`` best search trials by proxy accuracy (distinct
     architectures, within budget, trained to the end) and the widest V1 and V2 that fit.
     A MobileNet that is one of those trials (the search starts from them) shares its
     trainings: no architecture is confirmed twice."""
-    done = [r for r in rows if r["role"] != "reference" and r["state"] == Status.COMPLETE
-            and r["macs"] <= budget and not math.isnan(r["val_acc"])]
-    done.sort(key=lambda r: (-r["val_acc"], r["macs"], r["number"]))
+    done = [r for r in rows if not r.is_reference and r.complete and r.macs <= budget
+            and not math.isnan(r.val_acc)]
+    done.sort(key=lambda r: (-r.val_acc, r.macs, r.number))
     picked, seen = [], set()
     for r in done:
-        if r["arch"] not in seen and len(picked) < settings.top:
-            seen.add(r["arch"])
-            picked.append(Entry(f"trial {r['number']}", "candidate", decode(r["arch"]),
-                                r["val_acc"]))
-    by_arch = {r["arch"]: r for r in done}
+        if r.arch not in seen and len(picked) < settings.top:
+            seen.add(r.arch)
+            picked.append(Entry(f"trial {r.number}", "candidate", decode(r.arch), r.val_acc,
+                                number=r.number))
+    by_arch = {r.arch: r for r in done}
     candidates = {_encode(e.arch): e.label for e in picked}
     for name in MOBILENETS:
         arch = widest_within(name, budget, resolution=resolution, num_classes=num_classes)
@@ -132,7 +133,7 @@ def entries(rows: list[dict], settings: ConfirmSettings, budget: int, *,
         encoded = _encode(arch)
         row = by_arch.get(encoded)
         picked.append(Entry(f"{name} x{arch.width:g}", "mobilenet", arch,
-                            row["val_acc"] if row else math.nan,
+                            row.val_acc if row else math.nan,
                             same_as=candidates.get(encoded, "")))
     return picked
 
@@ -147,7 +148,7 @@ def summarize(entries_: list[Entry], results: dict[str, list[float]]) -> list[di
     rows = []
     for e in entries_:
         accs = results.get(e.key, [])
-        rows.append({"label": e.label, "kind": e.kind, "same_as": e.same_as,
+        rows.append({"label": e.label, "kind": e.kind, "same_as": e.same_as, "number": e.number,
                      "arch": _encode(e.arch),
                      "macs": count(e.arch).macs, "params": count(e.arch).params,
                      "proxy_val_acc": e.proxy_val_acc, "val_accs": accs,
@@ -165,8 +166,8 @@ def verdict(rows: list[dict]) -> dict:
     if not candidates:
         return {"winner": None, "text": "no candidate was confirmed"}
     winner = max(candidates, key=lambda r: (r["mean"], -r["macs"]))
-    out = {"winner": winner["label"], "winner_arch": winner["arch"], "mean": winner["mean"],
-           "spread": winner["spread"]}
+    out = {"winner": winner["label"], "winner_number": winner.get("number"),
+           "winner_arch": winner["arch"], "mean": winner["mean"], "spread": winner["spread"]}
     if not mobilenets:
         out["text"] = (f"{winner['label']}: {_pm(winner)} (no MobileNet fits the budget to "
                        "compare with)")

@@ -1,8 +1,8 @@
-"""``mbnas search``: the run folder, its lock, and the two phases of a search.
+"""``mbnas search``: the run folder, its lock, and the three phases of a search.
 
 Phase 1 trains the references (canonical V1, V2 and V3-Large at width 1.0; by default
 those within the budget) under the search's protocol, without early stopping; phase 2
-runs the search trials; phase 3 confirms the best (:mod:`mbnas.search.confirm`).  Both
+runs the search trials; phase 3 confirms the best (:mod:`mbnas.search.confirm`).  All
 go through Ray Tune (:mod:`mbnas.search.tune`) and are recorded in the run's Optuna
 study (:mod:`mbnas.search.study`), which is what a re-run resumes from.
 
@@ -28,54 +28,45 @@ from mbnas.arch.cost import count
 from mbnas.arch.encoding import encode
 from mbnas.arch.seeds import seed, with_overrides
 from mbnas.errors import MbnasError
-from mbnas.outcome import COLUMNS, Status
+from mbnas.outcome import COLUMNS, Role, TrialRecord, pareto_front
 from mbnas.search.confirm import entries, near_chance, proxy_noise_note, summarize, verdict
 from mbnas.search.runs import weights_path
 from mbnas.search.settings import SearchSettings, check_name, keep_best
 from mbnas.search.space import SearchSpace, resolve_space
 from mbnas.units import format_count
 
-KEEP_WEIGHTS = "best:5"  # plus the seed candidates and the references: see keep_best()
 
-
-def _weights_kept(rows: list[dict], policy: str, objective: str) -> set[str]:
+def _weights_kept(rows: list[TrialRecord], policy: str, objective: str) -> set[str]:
     """The trial keys (``trial-7``, ``reference-NAME``) whose weights ``policy`` keeps."""
     best = keep_best(policy)
-    done = [r for r in rows if r["state"] == Status.COMPLETE and r["checkpoint"]]
+    done = [r for r in rows if r.complete and r.checkpoint]
     if best is None:
-        return {_key(r) for r in done}
+        return {r.key for r in done}
     if best == 0:
         return set()
-    search = [r for r in done if r["role"] != "reference"]
-    ranked = sorted(search, key=lambda r: (-r["val_acc"], r["macs"], r["number"]))
-    keep = {_key(r) for r in ranked[:best]}
-    keep |= {_key(r) for r in done if r["role"] == "reference" or r["role"].startswith("seed:")}
+    search = [r for r in done if not r.is_reference]
+    ranked = sorted(search, key=lambda r: (-r.val_acc, r.macs, r.number))
+    keep = {r.key for r in ranked[:best]}
+    keep |= {r.key for r in done if r.role in (Role.REFERENCE, Role.SEED)}
     if objective == "pareto":
-        keep |= {_key(r) for r in search if not any(
-            o["val_acc"] >= r["val_acc"] and o["macs"] <= r["macs"]
-            and (o["val_acc"], -o["macs"]) != (r["val_acc"], -r["macs"]) for o in search)}
+        keep |= {r.key for r in pareto_front(search)}
     return keep
 
 
-def _key(row: dict) -> str:
-    return f"reference-{row['name']}" if row["role"] == "reference" else f"trial-{row['number']}"
-
-
-def drop_weights(study, policy: str, run_dir: Path) -> list[dict]:
+def drop_weights(study, policy: str, run_dir: Path) -> list[TrialRecord]:
     """Delete the weights that ``policy`` no longer keeps (recorded in the study first, so
     a crash leaves at worst a file that the next run deletes); the rows after it.  Only
     files inside ``run_dir`` are ever deleted (a copied run must not touch the original's)."""
     rows = study.rows()
     keep = _weights_kept(rows, policy, study.objective)
-    drop = [r for r in rows if r["checkpoint"] and r["state"] == Status.COMPLETE
-            and _key(r) not in keep]
+    drop = [r for r in rows if r.checkpoint and r.complete and r.key not in keep]
     if not drop:
         return rows
-    study.drop_weights([_key(r) for r in drop], f"not kept (--keep-weights {policy})")
-    shared = {r["checkpoint"] for r in rows if _key(r) in keep}  # rows may share a file
+    study.drop_weights([r.key for r in drop], f"not kept (--keep-weights {policy})")
+    shared = {r.checkpoint for r in rows if r.key in keep}  # rows may share a file
     for r in drop:
-        if r["checkpoint"] not in shared:
-            weights_path(run_dir, r["checkpoint"]).unlink(missing_ok=True)
+        if r.checkpoint not in shared:
+            weights_path(run_dir, r.checkpoint).unlink(missing_ok=True)
     return study.rows()
 
 
@@ -85,7 +76,7 @@ def _tidy(run_dir: Path, rows: list[dict]) -> None:
     from mbnas.search.tune import drop_checkpoints
 
     drop_checkpoints(run_dir / "ray", "*/*/checkpoint_*")
-    referred = {Path(r["checkpoint"]).name for r in rows if r["checkpoint"]}
+    referred = {Path(r.checkpoint).name for r in rows if r.checkpoint}
     for path in (run_dir / "weights").glob("*"):
         if path.is_file() and path.name not in referred:
             path.unlink()
@@ -180,19 +171,18 @@ def check_agrees(run_dir: Path, rows: list[dict], log) -> None:
     except MbnasError as err:  # derived from the study: rewritten below
         log(f"warning: {err}; it is rewritten from study.db")
         return
-    study = {(r["number"], r["name"]): r["arch"] for r in rows}
+    study = {(r.number, r.name): r.arch for r in rows}
     for r in written:
-        number = int(r["number"]) if r["number"] else None
-        if study.get((number, r["name"])) != r["arch"]:
-            label = f"trial {number}" if number is not None else f"reference {r['name']}"
+        if study.get((r.number, r.name)) != r.arch:
+            label = f"reference {r.name}" if r.is_reference else f"trial {r.number}"
             raise MbnasError(f"{run_dir / 'trials.csv'} and study.db disagree: {label} is "
                              "not in the study as trials.csv records it; nothing was "
                              f"changed; start afresh with another --name, or move {run_dir} "
                              "away")
-    missing = [r["number"] if r["number"] != "" else r["name"] for r in rows
-               if r["checkpoint"] and not weights_path(run_dir, r["checkpoint"]).is_file()]
+    missing = [r.label for r in rows
+               if r.checkpoint and not weights_path(run_dir, r.checkpoint).is_file()]
     if missing:
-        log(f"warning: the weights of trial(s) {', '.join(map(str, missing))} are missing "
+        log(f"warning: the weights of trial(s) {', '.join(missing)} are missing "
             f"from {run_dir / 'weights'}; they cannot be exported with trained weights")
 
 
@@ -202,22 +192,22 @@ def _write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def write_trials_csv(rows: list[dict], path: Path) -> None:
+def write_trials_csv(rows: list[TrialRecord], path: Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     with tmp.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS)
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(r.to_row() for r in rows)
     os.replace(tmp, path)
 
 
 @dataclass
 class SearchOutcome:
     run_dir: Path
-    winner: dict | None
-    references: list[dict]
-    front: list[dict]
-    rows: list[dict]
+    winner: TrialRecord | None
+    references: list[TrialRecord]
+    front: list[TrialRecord]
+    rows: list[TrialRecord]
     interrupted: list[int]
     seeds: list[str]
     confirmation: dict | None = None  # rows (mean ± spread per entry) and the verdict
@@ -404,12 +394,12 @@ def _run_phases(settings: SearchSettings, study, run_dir: Path, log) -> str:
     else:
         log(f"all {settings.trials} trials are already done; raise --trials to search further")
     rows = study.rows()
-    noise = _near_chance(settings, [r for r in rows if r["role"] != "reference"]
-                         + [r for r in rows if r["role"] == "reference"])
+    noise = _near_chance(settings, [r for r in rows if not r.is_reference]
+                         + [r for r in rows if r.is_reference])
     if noise:
         log(f"no confirmation: {noise}")
         return noise
-    refs = [r for r in rows if r["role"] == "reference"]
+    refs = [r for r in rows if r.is_reference]
     if _near_chance(settings, refs):
         log(f"warning: {_near_chance(settings, refs, who='the references')}; comparisons "
             "with them say nothing")
@@ -418,19 +408,19 @@ def _run_phases(settings: SearchSettings, study, run_dir: Path, log) -> str:
     return ""
 
 
-def _near_chance(settings: SearchSettings, rows: list[dict], who: str = "") -> str:
+def _near_chance(settings: SearchSettings, rows: list[TrialRecord], who: str = "") -> str:
     """Why these trained rows say the protocol learned nothing (else "")."""
     from mbnas.training.proxy import load_data
 
-    done = [r for r in rows if r["state"] == Status.COMPLETE]
+    done = [r for r in rows if r.complete]
     classes = load_data(settings.protocol).num_classes
-    if not near_chance([r["val_acc"] for r in done], classes, settings.noise):
+    if not near_chance([r.val_acc for r in done], classes, settings.noise):
         return ""
-    best = max(done, key=lambda r: r["val_acc"])
+    best = max(done, key=lambda r: r.val_acc)
     what = who or f"every trained network ({len(done)})"
     text = (f"the proxy protocol learns nothing for {what}: the best, "
-            f"{best['name'] or 'trial ' + str(best['number'])}, reached "
-            f"{100 * best['val_acc']:.1f}% on {classes} classes, where chance is "
+            f"{best.name or 'trial ' + str(best.number)}, reached "
+            f"{100 * best.val_acc:.1f}% on {classes} classes, where chance is "
             f"{100 / classes:.1f}%")
     return text if who else (f"{text}; no winner can be named (raise --epochs or --subset, "
                              "or check the data set)")
@@ -464,7 +454,7 @@ def _confirm(settings: SearchSettings, study, train, session: str, common: dict,
                      label="confirmation", **{**common, "epochs": epochs})
 
 
-def confirm_entries(settings: SearchSettings, rows: list[dict]):
+def confirm_entries(settings: SearchSettings, rows: list[TrialRecord]):
     return entries(rows, settings.confirm, settings.budget, resolution=settings.resolution,
                    num_classes=settings.num_classes)
 
@@ -493,16 +483,21 @@ def _finish(settings: SearchSettings, study, run_dir: Path, interrupted: list[in
     winner = proxy_winner
     confirmation = None if near_chance_why else confirmation_summary(settings, study)
     if confirmation and confirmation["verdict"].get("winner"):
-        label = confirmation["verdict"]["winner"]  # "trial N"
-        winner = next(r for r in rows if f"trial {r['number']}" == label)
+        number = confirmation["verdict"]["winner_number"]
+        winner = next(r for r in rows if r.number == number and not r.is_reference)
     if near_chance_why:
         winner = None
-    references = [r for r in rows if r["role"] == "reference"]
+    references = [r for r in rows if r.is_reference]
     front = study.pareto_front()
     proxy_noise = proxy_noise_note(settings.protocol)
-    best = {"budget": study.budget, "winner": winner, "proxy_winner": proxy_winner,
+
+    def row(record: TrialRecord | None) -> dict | None:
+        return record.to_row() if record else None
+
+    best = {"budget": study.budget, "winner": row(winner), "proxy_winner": row(proxy_winner),
             "confirmation": confirmation, "near_chance": near_chance_why,
-            "proxy_noise": proxy_noise, "references": references, "pareto_front": front}
+            "proxy_noise": proxy_noise, "references": [r.to_row() for r in references],
+            "pareto_front": [r.to_row() for r in front]}
     _write_text(run_dir / "best.json", json.dumps(best, indent=2) + "\n")
     return SearchOutcome(run_dir, winner, references, front, rows, interrupted, seeds,
                          confirmation, near_chance_why, proxy_noise)

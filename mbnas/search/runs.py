@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from mbnas.errors import MbnasError
-from mbnas.outcome import Status, TrialRecord
+from mbnas.outcome import TrialRecord
 
 WEIGHTS_DIR = "weights"  # a run's trained proxy weights, one file per trial
 
@@ -58,10 +58,9 @@ def check_run(path: str | Path) -> Path:
 _REQUIRED = ("number", "name", "role", "state", "arch", "macs", "params", "val_acc")
 
 
-def read_trials(run: str | Path) -> list[dict]:
-    """The rows of ``trials.csv``, parsed as :class:`~mbnas.outcome.TrialRecord` rows (a
-    search trial's number as text, "" for a reference).  A damaged file (cut short, foreign
-    columns, values of the wrong kind) is refused with the line that is wrong."""
+def read_trials(run: str | Path) -> list[TrialRecord]:
+    """The records of ``trials.csv``.  A damaged file (cut short, foreign columns, values
+    of the wrong kind) is refused with the line that is wrong."""
     path = check_run(run) / "trials.csv"
     try:
         with path.open(newline="", encoding="utf-8") as f:
@@ -81,16 +80,19 @@ def read_trials(run: str | Path) -> list[dict]:
     except (OSError, UnicodeDecodeError, csv.Error, ValueError) as err:
         raise MbnasError(f"cannot read {path}: {err} (the file is damaged; rerunning the "
                          "search command rewrites it from study.db)") from None
-    rows = [r.to_row() for r in records]
-    for row in rows:
-        row["number"] = str(row["number"])
-        if row["checkpoint"]:
-            row["checkpoint"] = weights_entry(row["checkpoint"])
-    return rows
+    return [_relative(r) for r in records]
+
+
+def _relative(record: TrialRecord) -> TrialRecord:
+    """``record`` with its weights named inside the run (older runs stored them absolute)."""
+    if not record.checkpoint:
+        return record
+    return record.replace(checkpoint=weights_entry(record.checkpoint))
 
 
 def read_best(run: str | Path) -> dict:
-    """``best.json``, checked: a damaged or foreign file is refused in one line."""
+    """``best.json``, checked: a damaged or foreign file is refused in one line.  Its
+    winner, references and Pareto front come back as records."""
     path = check_run(run) / "best.json"
     if not path.exists():
         raise MbnasError(f"run {str(run)!r} has no best.json yet: let the search finish "
@@ -127,7 +129,7 @@ def _checked_best(data) -> dict:
     return out
 
 
-def _record(row, where: str) -> dict:
+def _record(row, where: str) -> TrialRecord:
     if not isinstance(row, dict):
         raise ValueError(f"{where} is not an object")
     try:
@@ -136,10 +138,7 @@ def _record(row, where: str) -> dict:
         raise ValueError(f"{where}: {err}") from None
     if not record.arch:
         raise ValueError(f"{where} has no arch")
-    row = record.to_row()
-    if row["checkpoint"]:
-        row["checkpoint"] = weights_entry(row["checkpoint"])
-    return row
+    return _relative(record)
 
 
 def _check_confirmation(confirmation) -> None:
@@ -162,7 +161,7 @@ def _check_confirmation(confirmation) -> None:
                              "seed count")
 
 
-def pick_trial(run: str | Path, which: str = "best") -> dict:
+def pick_trial(run: str | Path, which: str = "best") -> TrialRecord:
     """A trial by ``best``, its number, or a reference's name, with a clear error."""
     rows = read_trials(run)
     if which == "best":
@@ -170,18 +169,18 @@ def pick_trial(run: str | Path, which: str = "best") -> dict:
         if not winner:
             raise MbnasError(f"run {str(run)!r} has no winner: no search trial finished "
                              "within budget")
-        which = str(winner["number"])
+        which = winner.label
     for row in rows:
-        if (which.isdigit() and row["number"] == which) or (row["name"] and row["name"] == which):
-            if row["state"] != Status.COMPLETE:
-                why = f": {row['error']}" if row["error"] else ""
-                raise MbnasError(f"trial {which} of {str(run)!r} is {row['state']}{why}; "
+        if (which.isdigit() and row.number == int(which)) or (row.name and row.name == which):
+            if not row.complete:
+                why = f": {row.error}" if row.error else ""
+                raise MbnasError(f"trial {which} of {str(run)!r} is {row.state}{why}; "
                                  f"export a completed one: {_completed(rows)}")
             return row
     raise MbnasError(f"run {str(run)!r} has no trial {which!r}; completed trials: "
                      f"{_completed(rows)}")
 
 
-def _completed(rows: list[dict]) -> str:
-    done = [r["number"] or r["name"] for r in rows if r["state"] == Status.COMPLETE]
+def _completed(rows: list[TrialRecord]) -> str:
+    done = [r.label for r in rows if r.complete]
     return ", ".join(done) if done else "none"

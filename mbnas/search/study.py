@@ -1,9 +1,9 @@
 """The one module that touches Optuna: a run's studies, kept in SQLite.
 
-A run holds two studies in ``study.db``: ``search`` (the candidates, sampled
-from the space, asked and told here) and ``references`` (canonical V1 and V2,
+A run holds three studies in ``study.db``: ``search`` (the candidates, sampled
+from the space, asked and told here), ``references`` (canonical V1, V2 and V3-Large,
 trained under the same protocol but outside the search: they never steer the
-sampler and are never the winner).
+sampler and are never the winner) and ``confirmation`` (the confirmation's retrainings).
 
 Budgets: every sample is priced before anything trains.  One over budget is told
 to Optuna as an infeasible, pruned trial (``Trial.set_constraint``), so TPE and
@@ -25,9 +25,19 @@ from optuna.trial import TrialState
 
 from mbnas.arch.cost import count
 from mbnas.arch.encoding import decode, encode
+from mbnas.arch.seeds import with_overrides
 from mbnas.arch.spec import NUM_CLASSES, Arch, resolve
 from mbnas.errors import MbnasError
-from mbnas.outcome import Exhausted, Status, TrialRecord
+from mbnas.outcome import (
+    Exhausted,
+    Role,
+    Status,
+    TrialRecord,
+    pareto_front,
+    parse_role,
+    role_text,
+    trial_key,
+)
 from mbnas.search.runs import weights_entry
 from mbnas.search.settings import OBJECTIVES, SAMPLERS
 from mbnas.search.space import SearchSpace
@@ -51,16 +61,20 @@ class Candidate:
     arch: Arch
     macs: int
     params: int
-    role: str  # "search", "seed: mobilenet_v2 x0.75", "rerun of #7", "reference"
+    role: Role
     name: str = ""  # references: the seed's name; confirmations: the entry and seed
     protocol: dict | None = None  # a protocol of its own (confirmations), else the run's
+    origin: int | None = None  # a repair's or rerun's trial
+    seed: str = ""  # a seed candidate's name and width
+
+    @property
+    def role_text(self) -> str:
+        return role_text(self.role, self.origin, self.seed)
 
     @property
     def key(self) -> str:
         """A file-name-safe id: ``trial-7`` or ``reference-mobilenet_v2``."""
-        if self.number >= 0:
-            return f"trial-{self.number}"
-        return f"{'confirm' if self.role == 'confirmation' else 'reference'}-{self.name}"
+        return trial_key(self.role, self.number, self.name)
 
 
 def _sampler(name: str, seed: int | None, objective: str) -> optuna.samplers.BaseSampler:
@@ -132,8 +146,9 @@ class RunStudy:
             self._trial(t.number).set_user_attr("status", Status.INTERRUPTED.value)
             self.study.tell(t.number, state=TrialState.FAIL)
             if not t.user_attrs.get("over_budget"):
-                self.study.enqueue_trial(t.params, user_attrs={"role": f"rerun of #{t.number}"},
-                                         skip_if_exists=False)
+                self.study.enqueue_trial(
+                    t.params, user_attrs={"role": role_text(Role.RERUN, t.number)},
+                    skip_if_exists=False)
         return [t.number for t in stale]
 
     def enqueue_seeds(self) -> list[str]:
@@ -144,9 +159,9 @@ class RunStudy:
         for name, text in self.space.seeds:
             base = decode(text)
             for width in sorted(self.space.width, reverse=True):
-                params = self.space.params_of(_with(base, width=width))
+                params = self.space.params_of(with_overrides(base, width=width))
                 if count(self.target(params)).macs <= self.budget:
-                    role = f"seed: {name} x{width:g}"
+                    role = role_text(Role.SEED, seed=f"{name} x{width:g}")
                     self.study.enqueue_trial(params, user_attrs={"role": role})
                     queued.append(role)
                     break
@@ -170,11 +185,12 @@ class RunStudy:
             trial, arch, cost = self._within_budget()
             original = self._trained(trial.user_attrs["arch"], trial.number)
             if original is None:
-                role = trial.user_attrs.get("role", "search")
                 if "role" not in trial.user_attrs:
-                    trial.set_user_attr("role", role)
+                    trial.set_user_attr("role", Role.SEARCH.value)
+                role, origin, seed = parse_role(trial.user_attrs["role"])
                 self._live[trial.number] = trial
-                return Candidate(trial.number, arch, cost.macs, cost.params, role)
+                return Candidate(trial.number, arch, cost.macs, cost.params, role,
+                                 origin=origin, seed=seed)
             self._answer_repeat(trial, original)
         raise Exhausted(f"the sampler proposed only architectures this run has trained "
                         f"({MAX_REPEATS} in a row): the space looks exhausted")
@@ -187,7 +203,8 @@ class RunStudy:
                                          num_classes=self.num_classes)
             trial.set_user_attr("over_budget", True)
             trial.set_user_attr("status", Status.OVER_BUDGET.value)
-            self.study.enqueue_trial(repaired, user_attrs={"role": f"repair of #{trial.number}"})
+            self.study.enqueue_trial(
+                repaired, user_attrs={"role": role_text(Role.REPAIR, trial.number)})
             self.study.tell(trial, state=TrialState.PRUNED)
             trial, arch, cost = self._sample()
             if cost.macs > self.budget:  # cannot happen: repair() guarantees the fit
@@ -214,7 +231,7 @@ class RunStudy:
     def _answer_repeat(self, trial: optuna.Trial, original) -> None:
         # Its accuracy and weights are the original's, read from it (rows()): the original
         # may still be training.
-        attrs = {"role": f"repeat of #{original.number}", "repeat_of": original.number,
+        attrs = {"role": role_text(Role.REPEAT, original.number), "repeat_of": original.number,
                  "status": Status.REPEAT.value, "epochs": 0, "seconds": 0.0}
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
@@ -295,7 +312,7 @@ class RunStudy:
         attrs = {"name": name, "arch": encode(arch), "macs": cost.macs, "params": cost.params,
                  "status": status, "val_acc": val_acc, "epochs": epochs, "seconds": seconds,
                  "train_seconds": train_seconds, "error": error, "checkpoint": checkpoint,
-                 "role": "reference"}
+                 "role": Role.REFERENCE.value}
         ok = status == Status.COMPLETE
         self.references.add_trial(optuna.trial.create_trial(
             state=TrialState.COMPLETE if ok else TrialState.FAIL,
@@ -308,44 +325,31 @@ class RunStudy:
 
     # --- results ------------------------------------------------------------------
 
-    def rows(self) -> list[dict]:
-        """One row per trial, references first: what ``trials.csv`` holds."""
+    def rows(self) -> list[TrialRecord]:
+        """One record per trial, references first: what ``trials.csv`` holds."""
         dropped = self.study.user_attrs.get(WEIGHTS_DROPPED, {})
-        rows = []
-        for t in self.references.get_trials(deepcopy=False):
-            name = t.user_attrs.get("name", "")
-            rows.append(_row(t, number="", name=name, dropped=dropped.get(f"reference-{name}")))
-        search = {t.number: _row(t, number=t.number, name="",
-                                 dropped=dropped.get(f"trial-{t.number}"))
+        refs = [_record(t, number=None, name=t.user_attrs.get("name", ""), dropped=dropped)
+                for t in self.references.get_trials(deepcopy=False)]
+        search = {t.number: _record(t, number=t.number, name="", dropped=dropped)
                   for t in self.study.get_trials(deepcopy=False)}
-        for row in search.values():
-            if row["state"] == Status.REPEAT:  # answered from its original, untrained
-                original = search[int(row["role"].removeprefix("repeat of #"))]
-                row.update(val_acc=original["val_acc"], checkpoint=original["checkpoint"],
-                           weights=original["weights"])
-        return rows + list(search.values())
+        for number, record in search.items():
+            if record.state is Status.REPEAT:  # answered from its original, untrained
+                original = search[record.origin]
+                search[number] = record.replace(val_acc=original.val_acc,
+                                                checkpoint=original.checkpoint,
+                                                weights=original.weights)
+        return refs + list(search.values())
 
-    def winner(self) -> dict | None:
+    def winner(self) -> TrialRecord | None:
         """The most accurate search trial trained to the end within budget (fewer MACs
         break ties); never a reference."""
-        best = None
-        for row in self.rows():
-            if row["role"] == "reference" or row["state"] != Status.COMPLETE:
-                continue
-            if row["macs"] > self.budget:
-                continue
-            if best is None or (row["val_acc"], -row["macs"]) > (best["val_acc"], -best["macs"]):
-                best = row
-        return best
+        done = [r for r in self.rows() if not r.is_reference and r.complete
+                and r.macs <= self.budget]
+        return max(done, key=lambda r: (r.val_acc, -r.macs), default=None)
 
-    def pareto_front(self) -> list[dict]:
+    def pareto_front(self) -> list[TrialRecord]:
         """Completed search trials not beaten on both accuracy and MACs by another."""
-        done = [r for r in self.rows()
-                if r["role"] != "reference" and r["state"] == Status.COMPLETE]
-        return sorted((r for r in done if not any(
-            o["val_acc"] >= r["val_acc"] and o["macs"] <= r["macs"]
-            and (o["val_acc"], -o["macs"]) != (r["val_acc"], -r["macs"]) for o in done)),
-            key=lambda r: r["macs"])
+        return pareto_front([r for r in self.rows() if not r.is_reference])
 
 
 class References:
@@ -353,7 +357,7 @@ class References:
 
     def __init__(self, run: RunStudy, archs: dict[str, Arch]) -> None:
         self.run = run
-        self.todo = [Candidate(-(i + 1), a, count(a).macs, count(a).params, "reference", n)
+        self.todo = [Candidate(-(i + 1), a, count(a).macs, count(a).params, Role.REFERENCE, n)
                      for i, (n, a) in enumerate(archs.items())]
         self.by_number = {c.number: c for c in self.todo}
 
@@ -389,12 +393,6 @@ def network_key(encoding: str) -> tuple:
             net.arch.resolution)
 
 
-def _with(arch: Arch, **changes) -> Arch:
-    import dataclasses
-
-    return dataclasses.replace(arch, **changes)
-
-
 _STATES = {TrialState.COMPLETE: Status.COMPLETE, TrialState.PRUNED: Status.STOPPED,
            TrialState.FAIL: Status.FAILED, TrialState.RUNNING: Status.RUNNING,
            TrialState.WAITING: Status.QUEUED}
@@ -414,22 +412,23 @@ def status_of(t: optuna.trial.FrozenTrial) -> Status:
     return _STATES[t.state]
 
 
-def _row(t: optuna.trial.FrozenTrial, *, number, name: str, dropped: str | None) -> dict:
-    """The trial as a :class:`~mbnas.outcome.TrialRecord` row; ``dropped``: why its
-    weights are no longer kept (None: not dropped)."""
+def _record(t: optuna.trial.FrozenTrial, *, number: int | None, name: str,
+            dropped: dict) -> TrialRecord:
+    """The stored trial as a record; ``dropped``: why weights are no longer kept, by key."""
     a = t.user_attrs
+    role, origin, seed = parse_role(a.get("role", Role.SEARCH.value))
+    if role is Role.REPEAT and "repeat_of" in a:
+        origin = a["repeat_of"]
     val_acc = a.get("val_acc")
+    why = dropped.get(trial_key(role, number, name))
     return TrialRecord(
-        number=None if number == "" else number, name=name, role=a.get("role", "search"),
-        state=status_of(t), arch=a.get("arch", ""), macs=a.get("macs", 0),
-        params=a.get("params", 0),
+        number=number, name=name, role=role, origin=origin, seed=seed, state=status_of(t),
+        arch=a.get("arch", ""), macs=a.get("macs", 0), params=a.get("params", 0),
         val_acc=float(val_acc) if val_acc is not None else math.nan,
         epochs=a.get("epochs", 0), seconds=round(float(a.get("seconds", 0.0)), 2),
-        train_seconds=round(float(a.get("train_seconds", 0.0)), 2),
-        error=a.get("error", ""),
-        checkpoint="" if dropped or not a.get("checkpoint") else weights_entry(a["checkpoint"]),
-        weights=dropped or ("kept" if a.get("checkpoint") else ""),
-    ).to_row()
+        train_seconds=round(float(a.get("train_seconds", 0.0)), 2), error=a.get("error", ""),
+        checkpoint="" if why or not a.get("checkpoint") else weights_entry(a["checkpoint"]),
+        weights=why or ("kept" if a.get("checkpoint") else ""))
 
 
 class Confirmations:
@@ -440,7 +439,7 @@ class Confirmations:
         self.run = run
         done = self.results(run, complete_only=False)
         self.todo = [Candidate(-(i + 1), arch, count(arch).macs, count(arch).params,
-                               "confirmation", f"{key}-seed{seed_index}", protocol)
+                               Role.CONFIRMATION, f"{key}-seed{seed_index}", protocol)
                      for i, (key, seed_index, arch, protocol) in enumerate(
                          t for t in todo if (t[0], t[1]) not in done)]
         self.by_number = {c.number: c for c in self.todo}
