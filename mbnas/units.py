@@ -33,3 +33,9 @@ def format_count(n: float, digits: int = 1) -> str:
         if abs(n) >= scale:
             return f"{n / scale:.{digits}f}{suffix}"
     return f"{n:g}"
+
+
+def duration(seconds: float) -> str:
+    """``3725`` -> ``1:02:05``: a time left or taken, as progress lines show it."""
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"

@@ -131,3 +131,14 @@ def show(run: str | Path) -> str:
     image = plot(rows, best["budget"], best.get("pareto_front", []), run / "accuracy_vs_macs.png")
     parts += ["", f"plot: {image}"]
     return "\n".join(parts)
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("show", help="a run's trials, winner and accuracy-vs-MACs plot")
+    p.add_argument("run", metavar="RUN", help="run folder, e.g. runs/search-300M")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    print(show(args.run))
+    return 0

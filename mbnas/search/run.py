@@ -13,11 +13,9 @@ proxy weights that ``--keep-weights`` keeps), ``trials.csv`` and ``best.json``.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import hashlib
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +26,7 @@ from mbnas.arch.cost import count
 from mbnas.arch.encoding import encode
 from mbnas.arch.seeds import seed, with_overrides
 from mbnas.errors import MbnasError
+from mbnas.files import write_csv, write_json
 from mbnas.outcome import COLUMNS, Role, TrialRecord, pareto_front
 from mbnas.search.confirm import entries, near_chance, proxy_noise_note, summarize, verdict
 from mbnas.search.runs import weights_path
@@ -186,19 +185,8 @@ def check_agrees(run_dir: Path, rows: list[dict], log) -> None:
             f"from {run_dir / 'weights'}; they cannot be exported with trained weights")
 
 
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def write_trials_csv(rows: list[TrialRecord], path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(r.to_row() for r in rows)
-    os.replace(tmp, path)
+    write_csv(path, [r.to_row() for r in rows], COLUMNS)
 
 
 @dataclass
@@ -262,9 +250,9 @@ def run_search(settings: SearchSettings, *, log=print) -> SearchOutcome:
             from None
     try:
         if not (run_dir / "run.json").exists():
-            _write_text(run_dir / "run.json", json.dumps(
-                {"name": settings.run_name, "created": time.strftime("%Y-%m-%d %H:%M:%S"),
-                 "space": space.name, "fingerprint": fingerprint}, indent=2) + "\n")
+            write_json(run_dir / "run.json", {
+                "name": settings.run_name, "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+                "space": space.name, "fingerprint": fingerprint})
         study = RunStudy(run_dir / "study.db", space, budget=settings.budget,
                          objective=settings.objective, sampler=settings.sampler,
                          seed=settings.protocol.train.seed, resolution=settings.resolution,
@@ -498,6 +486,6 @@ def _finish(settings: SearchSettings, study, run_dir: Path, interrupted: list[in
             "confirmation": confirmation, "near_chance": near_chance_why,
             "proxy_noise": proxy_noise, "references": [r.to_row() for r in references],
             "pareto_front": [r.to_row() for r in front]}
-    _write_text(run_dir / "best.json", json.dumps(best, indent=2) + "\n")
+    write_json(run_dir / "best.json", best)
     return SearchOutcome(run_dir, winner, references, front, rows, interrupted, seeds,
                          confirmation, near_chance_why, proxy_noise)

@@ -22,6 +22,7 @@ from pathlib import Path
 from mbnas.errors import MbnasError
 from mbnas.outcome import Exhausted, Status
 from mbnas.search.runs import weights_entry
+from mbnas.units import duration
 
 # Ray reads these at import: no usage reporting, no new-style console tables.
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -122,10 +123,10 @@ def proxy_trial(config: dict) -> None:
 def _save_weights(payload: dict, path: Path) -> None:
     import torch
 
+    from mbnas.files import write_atomic
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    write_atomic(path, lambda temp: torch.save(payload, temp))
 
 
 # --- the searcher ----------------------------------------------------------------
@@ -270,12 +271,12 @@ class Progress(tune.Callback):
         left = ""
         if t.seconds:
             per_trial = sum(t.seconds) / len(t.seconds) / self.concurrency
-            left = f", ~{_duration(per_trial * (t.total - finished))} left"
+            left = f", ~{duration(per_trial * (t.total - finished))} left"
         best = (f", best {100 * t.best_acc:.2f}% at {t.best_macs / 1e6:.0f}M MACs"
                 if t.best_acc is not None else "")
         return (f"[{self.label}] {finished}/{t.total} trials: {t.done} done, {t.running} "
                 f"running, {t.stopped} stopped early, {t.failed} failed{best}; "
-                f"{_duration(elapsed)} elapsed{left}")
+                f"{duration(elapsed)} elapsed{left}")
 
     def on_step_end(self, iteration, trials, **info) -> None:
         now = time.perf_counter()
@@ -305,11 +306,6 @@ def drop_checkpoints(folder: Path, pattern: str = "checkpoint_*") -> None:
 
     for path in folder.glob(pattern):
         shutil.rmtree(path, ignore_errors=True)
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
 # --- running -----------------------------------------------------------------------

@@ -24,7 +24,6 @@ import csv
 import dataclasses
 import json
 import math
-import os
 import random
 import statistics
 import time
@@ -37,6 +36,7 @@ from mbnas.arch.encoding import decode, encode
 from mbnas.arch.seeds import parse_arch
 from mbnas.arch.spec import Arch
 from mbnas.errors import MbnasError
+from mbnas.files import write_csv, write_json, write_text
 from mbnas.outcome import Status
 from mbnas.stats import pooled_std, tau_ceiling
 from mbnas.training.baseline import PUBLISHED, kendall_tau, markdown_table
@@ -190,13 +190,7 @@ def read_rows(path: Path) -> list[dict]:
 
 def write_rows(rows: list[dict], path: Path, header: str = "") -> None:
     """Write atomically: an interruption never leaves half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", newline="") as f:
-        f.write(header)
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
+    write_csv(path, rows, COLUMNS, header)
 
 
 def _flat(data: dict, prefix: str = "") -> dict:
@@ -503,11 +497,8 @@ def write_report(report: Report, out_dir: Path, *, protocol: Protocol, command: 
     """``summary.csv`` (one row per architecture), ``fidelity.md`` and ``figures.json``
     (the panel's figures; NaN where not measured) in ``out_dir``."""
     shown = [{k: v for k, v in t.items() if k != "arch"} for t in report.table]
-    with (out_dir / ".summary.csv.tmp").open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(report.table[0]) if report.table else [])
-        writer.writeheader()
-        writer.writerows(report.table)
-    os.replace(out_dir / ".summary.csv.tmp", out_dir / "summary.csv")
+    write_csv(out_dir / "summary.csv", report.table,
+              list(report.table[0]) if report.table else [])
     import pandas as pd
 
     text = (f"# Proxy fidelity ({protocol.dataset})\n\n"
@@ -520,16 +511,13 @@ def write_report(report: Report, out_dir: Path, *, protocol: Protocol, command: 
             f"(std: sample standard deviation; range: max - min); last{LAST_EPOCHS}_mean: "
             f"the mean of the last {LAST_EPOCHS} epochs' accuracy; reference: the "
             "reference's validation accuracy.\n")
-    tmp = out_dir / ".fidelity.md.tmp"
-    tmp.write_text(text)
-    os.replace(tmp, out_dir / "fidelity.md")
+    write_text(out_dir / "fidelity.md", text)
     figures = {k: (dataclasses.asdict(v) if isinstance(v, Spread) else v)
                for k, v in report.figures.items()}
-    tmp = out_dir / ".figures.json.tmp"
-    tmp.write_text(json.dumps({"command": command, "reference_command": reference_command,
-                               "protocol": protocol.fingerprint(), "figures": figures},
-                              indent=2) + "\n")
-    os.replace(tmp, out_dir / "figures.json")
+    write_json(out_dir / "figures.json", {"command": command,
+                                          "reference_command": reference_command,
+                                          "protocol": protocol.fingerprint(),
+                                          "figures": figures})
 
 
 def completed(row: dict) -> bool:

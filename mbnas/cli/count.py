@@ -1,0 +1,48 @@
+"""``mbnas count``: an architecture's multiply-adds and parameters, priced analytically."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from mbnas.cli._args import (
+    add_arch_arguments,
+    arch_from_args,
+)
+
+
+def _cmd_count(args: argparse.Namespace) -> int:
+    from mbnas.arch.cost import count, layer_costs
+    from mbnas.arch.encoding import encode
+    from mbnas.cli.report import stage_table
+
+    arch = arch_from_args(args)
+    total = count(arch)
+    if args.json:
+        print(json.dumps({
+            "arch": encode(arch),
+            "macs": total.macs,
+            "params": total.params,
+            "weights": total.weights,
+            "width": arch.width,
+            "resolution": arch.resolution,
+            "num_classes": arch.num_classes,
+            "convention": "MACs: convolutions + classifier, one per multiply-add",
+        }))
+    else:
+        print(stage_table(arch, layer_costs(arch)))
+    return 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("count", help="multiply-adds and parameters of an architecture",
+                       description="Price an architecture analytically: multiply-adds "
+                                   "(convolutions + classifier, the papers' convention), "
+                                   "PyTorch parameters and weights.")
+    add_arch_arguments(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    return _cmd_count(args)

@@ -1,0 +1,172 @@
+"""``mbnas search``: search the space for the best network within a budget."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from mbnas.cli._args import (
+    add_protocol_arguments,
+    budget_count,
+    fraction,
+    int_at_least,
+    nonneg_int,
+    positive_float,
+    positive_int,
+    protocol_from_args,
+)
+
+
+def _faults(text: str) -> dict[int, str]:
+    """``1:raise,2:nan``: the Nth trial issued gets that fault (for tests)."""
+    out = {}
+    for item in filter(None, text.split(",")):
+        number, _, fault = item.partition(":")
+        if not number.isdigit() or fault not in ("raise", "nan", "oom", "kill", "slow"):
+            raise argparse.ArgumentTypeError(f"{item!r}: write N:raise|nan|oom|kill|slow")
+        out[int(number)] = fault
+    return out
+
+
+def _references(text: str) -> tuple[str, ...]:
+    from mbnas.arch.seeds import SEEDS
+
+    names = tuple(n for n in text.split(",") if n and n != "none")
+    for name in names:
+        if name not in SEEDS:
+            raise argparse.ArgumentTypeError(f"{name!r} is not a seed; choose from "
+                                             f"{', '.join(SEEDS)} or none")
+    return names
+
+
+def _summary_table(outcome) -> str:
+    from mbnas.units import format_count
+
+    rows = []
+    if outcome.winner:
+        confirmed = outcome.confirmation and outcome.confirmation["verdict"].get("winner")
+        rows.append(("winner (confirmed)" if confirmed else "winner (proxy)", outcome.winner))
+    rows += [(f"{r.name} (reference)", r) for r in outcome.references]
+    lines = [f"{'':<26}{'proxy val acc':>14}{'MACs':>10}{'params':>9}  arch"]
+    for label, r in rows:
+        acc = f"{100 * r.val_acc:.2f}%" if r.complete else r.state.value
+        lines.append(f"{label:<26}{acc:>14}{format_count(r.macs):>10}"
+                     f"{format_count(r.params, 2):>9}  {r.arch}")
+    if rows:
+        lines.append(outcome.proxy_noise)
+    return "\n".join(lines)
+
+
+def _cmd_search(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from mbnas.cli.report import confirmation_table
+    from mbnas.search.confirm import ConfirmSettings
+    from mbnas.search.run import run_search
+    from mbnas.search.settings import SearchSettings
+
+    settings = SearchSettings(
+        budget=args.budget, name=args.name or "", space=args.space, trials=args.trials,
+        objective=args.objective, sampler=args.sampler, resolution=args.resolution,
+        num_classes=args.num_classes or SearchSettings.num_classes,
+        protocol=protocol_from_args(args),
+        concurrency=args.concurrency, cpus_per_trial=args.cpus_per_trial,
+        gpus_per_trial=args.gpus_per_trial, address=args.address,
+        early_stopping=args.early_stopping, runs_dir=Path(args.runs_dir),
+        faults=args.inject_faults or {}, references=args.references,
+        keep_weights=args.keep_weights,
+        confirm=ConfirmSettings(top=0 if args.no_confirm else args.confirm_top,
+                                seeds=args.confirm_seeds, epochs=args.confirm_epochs,
+                                subset=args.confirm_subset))
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    outcome = run_search(settings, log=log)
+    print(f"\nresults: {outcome.run_dir}/ (trials.csv, best.json; "
+          f"`mbnas show {outcome.run_dir}` for the table and plot)")
+    print(_summary_table(outcome))
+    if outcome.confirmation:
+        print("\n" + confirmation_table(outcome.confirmation))
+    if outcome.near_chance:
+        print(f"mbnas: error: {outcome.near_chance}", file=sys.stderr)
+        return 1
+    counted = [r for r in outcome.rows if not r.is_reference and r.state.counted]
+    if outcome.winner is None:
+        failed = [r for r in counted if r.state.failed]
+        if counted and len(failed) == len(counted):
+            first = failed[0].error or failed[0].state.value
+            print(f"mbnas: error: every search trial failed (first: {first}); see "
+                  f"{outcome.run_dir}/trials.csv", file=sys.stderr)
+            return 1
+        print("mbnas: no search trial finished within budget yet", file=sys.stderr)
+        return 1
+    return 0
+
+
+def add_parser(sub) -> None:
+    from mbnas.arch.seeds import REFERENCES
+    from mbnas.search.confirm import ConfirmSettings
+    from mbnas.search.settings import KEEP_WEIGHTS, OBJECTIVES, SAMPLERS, SearchSettings
+
+    p = sub.add_parser("search", help="search the space for the best network within a budget",
+                       description="Optuna proposes architectures within a multiply-add "
+                                   "budget; Ray Tune trains their proxies in parallel. "
+                                   "Rerunning the same command resumes the run.")
+    p.add_argument("--budget", type=budget_count, required=True,
+                   help="MACs (papers' convention) on the target spec: 300M, 0.3G, 300e6")
+    p.add_argument("--name", help="run name under --runs-dir (default search-<budget>)")
+    p.add_argument("--runs-dir", default="runs", help="where runs live (default runs/)")
+    p.add_argument("--space", help="search space: a .yaml file or a name under "
+                                   "search_spaces/ (default mobilenet)")
+    p.add_argument("--trials", type=positive_int, default=SearchSettings.trials,
+                   help="total search trials, counting those of earlier runs "
+                        f"(default {SearchSettings.trials})")
+    p.add_argument("--objective", choices=OBJECTIVES, default=SearchSettings.objective,
+                   help="accuracy under the budget (default), or pareto: accuracy and MACs")
+    p.add_argument("--sampler", choices=SAMPLERS, default=SearchSettings.sampler,
+                   help=f"Optuna sampler (default {SearchSettings.sampler})")
+    p.add_argument("--resolution", type=positive_int,
+                   help="target input resolution for pricing (default: the space's, 224)")
+    p.add_argument("--num-classes", type=positive_int,
+                   help=f"target classes for pricing (default {SearchSettings.num_classes})")
+    p.add_argument("--concurrency", type=positive_int, default=SearchSettings.concurrency,
+                   help=f"trials at a time (default {SearchSettings.concurrency})")
+    p.add_argument("--cpus-per-trial", type=positive_float,
+                   help="CPUs per trial (default: all CPUs / concurrency)")
+    p.add_argument("--gpus-per-trial", type=fraction,
+                   help="GPUs per trial, fractions allowed (default 1 where GPUs exist)")
+    p.add_argument("--address", help="join a Ray cluster: auto, host:port or ray://host:port")
+    p.add_argument("--early-stopping", action=argparse.BooleanOptionalAction,
+                   default=SearchSettings.early_stopping,
+                   help="stop trials that rank in the lower half after epoch 1 or 2 (ASHA). "
+                        "Off by default: on the default 3-epoch proxy the early epochs rank "
+                        "candidates too poorly (README, 'Early stopping')")
+    p.add_argument("--references", type=_references, default=None,
+                   help="canonical networks trained at width 1.0 beside the search as "
+                        f"references (default: those of {','.join(REFERENCES)} within the "
+                        "budget; 'none' for none)")
+    p.add_argument("--keep-weights", default=KEEP_WEIGHTS, metavar="POLICY",
+                   help="which finished trials keep their trained weights: all, none, or "
+                        f"best:K, the K most accurate plus seeds and references (default "
+                        f"{KEEP_WEIGHTS})")
+    c = p.add_argument_group("confirmation (after the search: the best candidates and the "
+                             "widest V1 and V2 within budget, retrained at several seeds)")
+    c.add_argument("--confirm-top", type=nonneg_int, default=ConfirmSettings.top,
+                   help=f"search candidates to confirm (default {ConfirmSettings.top})")
+    c.add_argument("--confirm-seeds", type=int_at_least(2), default=ConfirmSettings.seeds,
+                   help=f"seeds per architecture (default {ConfirmSettings.seeds})")
+    c.add_argument("--confirm-epochs", type=positive_int,
+                   help=f"epochs (default {ConfirmSettings.epoch_factor:g}x --epochs, "
+                        "rounded up)")
+    c.add_argument("--confirm-subset", type=positive_int,
+                   help="training images (default: the search's --subset)")
+    c.add_argument("--no-confirm", action="store_true",
+                   help="crown the best proxy accuracy without confirming it")
+    p.add_argument("--inject-faults", type=_faults, help=argparse.SUPPRESS)
+    add_protocol_arguments(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    return _cmd_search(args)
