@@ -111,6 +111,7 @@ def check_records(run_dir: Path, trials: int, keep_best: int) -> list[str]:
     import optuna
 
     from mbnas.outcome import parse_role
+    from mbnas.search.study import network_key
 
     problems = []
     rows = read_rows(run_dir / "trials.csv")
@@ -136,7 +137,8 @@ def check_records(run_dir: Path, trials: int, keep_best: int) -> list[str]:
             problems.append(f"trial {t.number}: val_acc differs")
         if row["state"] == "repeat":
             original = by_number.get(parse_role(row["role"])[1])
-            if not original or original["arch"] != row["arch"] or original["state"] == "repeat":
+            if not original or network_key(original["arch"]) != network_key(row["arch"]) \
+                    or original["state"] == "repeat":  # one network, maybe another spec
                 problems.append(f"trial {t.number}: a repeat without its original")
     lost = [r["number"] for r in rows if r["state"] in ("running", "queued", "interrupted")]
     failed = [r["number"] for r in rows if r["state"] in ("failed", "diverged")]
