@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 
 def pooled_std(groups: Sequence[Sequence[float]]) -> float:
@@ -43,3 +44,42 @@ def tau_ceiling(means: Sequence[float], noise: Sequence[float], *, draws: int = 
     taus = (np.sign(drawn[:, i] - drawn[:, j]) * truth_sign).sum(axis=1) / len(i)
     low, high = np.percentile(taus, [5, 95])
     return float(taus.mean()), float(low), float(high)
+
+
+def kendall_tau(x: list[float], y: list[float]) -> float:
+    """Kendall's tau-b (ties in either list allowed); nan when either list is constant."""
+    concordant = discordant = ties_x = ties_y = 0
+    n = len(x)
+    for i in range(n):
+        for j in range(i + 1, n):
+            dx, dy = x[i] - x[j], y[i] - y[j]
+            if dx == 0 and dy == 0:
+                continue
+            if dx == 0:
+                ties_x += 1
+            elif dy == 0:
+                ties_y += 1
+            elif (dx > 0) == (dy > 0):
+                concordant += 1
+            else:
+                discordant += 1
+    denominator = ((concordant + discordant + ties_x) * (concordant + discordant + ties_y)) ** 0.5
+    return (concordant - discordant) / denominator if denominator else float("nan")
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Values of one quantity over seeds: mean, sample standard deviation, max - min."""
+
+    mean: float
+    std: float  # nan for a single value
+    range: float
+    n: int
+
+
+def spread(values: Sequence[float]) -> Spread:
+    values = [v for v in values if v == v]
+    if not values:
+        return Spread(math.nan, math.nan, math.nan, 0)
+    std = statistics.stdev(values) if len(values) > 1 else math.nan
+    return Spread(statistics.fmean(values), std, max(values) - min(values), len(values))

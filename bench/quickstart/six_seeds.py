@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from mbnas.search.confirm import spread, verdict  # noqa: E402
+from mbnas.search.confirm import seed_spread, verdict  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
         confirmed.append({"label": f"trial {number}", "kind": kind, "same_as": None,
                           "arch": trials[number]["arch"], "macs": int(trials[number]["macs"]),
                           "val_accs": accs, "mean": statistics.fmean(accs),
-                          "spread": spread(accs), "seeds": len(accs)})
+                          "spread": seed_spread(accs), "seeds": len(accs)})
     decided = verdict(confirmed)
     stderr = decided["noise"] * math.sqrt(2 / len(seeds))
     print(decided["text"])

@@ -34,7 +34,7 @@ import yaml
 
 from mbnas.arch.kinds import OPTIONS, kind, stage_kinds
 from mbnas.arch.spec import ACTIVATIONS, Arch, Head, Stage, Stem
-from mbnas.arch.yamlfile import parse_yaml
+from mbnas.arch.yamlfile import parse_yaml, read_text
 from mbnas.errors import MbnasError
 
 _ROUNDING_TOKENS = {"div8": "divisible8", "trunc": "truncate"}
@@ -231,10 +231,7 @@ def _from_dict(data) -> Arch:
 def load_file(path: str | Path) -> Arch:
     """Read a spec from a ``.yaml``/``.yml`` or ``.json`` file."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as err:
-        raise MbnasError(f"cannot read spec file {str(path)!r}: {err.strerror}") from None
+    text = read_text(path, "spec file")
     if path.suffix != ".json":
         return from_dict(parse_yaml(text, str(path)), where=str(path))
     try:

@@ -137,7 +137,9 @@ class BlockKind:
         return in_channels
 
     def se_channels(self, stage, hidden: int) -> int:
-        return 0
+        """The squeeze width of the stage's squeeze-and-excitation, 0 where it has none
+        (a kind without the ``se`` option never has it)."""
+        return squeeze_channels(hidden) if getattr(stage, "se", False) else 0
 
     # --- the cost model ---------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """The canonical networks and the three ways a user names an architecture.
 
-Every command that takes an architecture accepts a seed name
-(``mobilenet_v1``, ``mobilenet_v2``), a spec file (``.yaml``/``.yml``/``.json``)
+Every command that takes an architecture accepts a seed name (``mobilenet_v1``,
+``mobilenet_v2``, ``mobilenet_v3_large``, ``mobilenet_v3_small``), a spec file
+(``.yaml``/``.yml``/``.json``)
 or a one-line encoded string, with optional width, resolution and class-count
 overrides.
 """

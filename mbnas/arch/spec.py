@@ -21,7 +21,9 @@ __all__ = ["ACTIVATIONS", "Arch", "Block", "Conv", "Head", "Network", "Stage", "
            "conv_out", "resolve", "scale_channels"]
 
 # hswish: MobileNetV3's hard-swish, x * relu6(x + 3) / 6 (Howard et al. 2019, Sec. 5.2).
-ACTIVATIONS = ("relu", "relu6", "hswish")
+# name -> the torch.nn class that mbnas.nn.layers builds (this core imports no torch)
+ACTIVATION_MODULES = {"relu": "ReLU", "relu6": "ReLU6", "hswish": "Hardswish"}
+ACTIVATIONS = tuple(ACTIVATION_MODULES)
 KERNELS = (3, 5, 7)
 STRIDES = (1, 2)
 ROUNDINGS = ("divisible8", "truncate")

@@ -59,3 +59,13 @@ def parse_yaml(text: str, where: str, *, loader: type = FAST_LOADER):
     except yaml.YAMLError as err:
         first = (str(err).splitlines() or [type(err).__name__])[0]
         raise MbnasError(f"{where}: not valid YAML: {first}") from None
+
+
+def read_text(path, what: str) -> str:
+    """The text of a spec or space file, or one line naming it (``what``: "spec file")."""
+    from pathlib import Path
+
+    try:
+        return Path(path).read_text()
+    except OSError as err:
+        raise MbnasError(f"cannot read {what} {str(path)!r}: {err.strerror}") from None

@@ -11,7 +11,6 @@ from mbnas.arch.kinds import (
     BlockKind,
     Conv,
     conv_out,
-    squeeze_channels,
     squeeze_excite_convs,
 )
 
@@ -26,9 +25,6 @@ class DepthwiseSeparableKind(BlockKind):
 
     def encode_options(self, stage) -> list[str]:
         return ["se"] if stage.se else []
-
-    def se_channels(self, stage, hidden: int) -> int:
-        return squeeze_channels(hidden) if stage.se else 0
 
     def convs(self, block: Block) -> tuple[Conv, ...]:
         n, c, size = block.name, block.in_channels, block.in_size

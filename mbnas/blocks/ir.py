@@ -12,7 +12,6 @@ from mbnas.arch.kinds import (
     BlockKind,
     Conv,
     conv_out,
-    squeeze_channels,
     squeeze_excite_convs,
 )
 from mbnas.errors import MbnasError
@@ -44,9 +43,6 @@ class InvertedResidualKind(BlockKind):
             return scale(stage.expanded)
         # torchvision's rule; equals tf-slim's for integer ratios on multiples of 8.
         return max(1, int(round(in_channels * stage.expansion)))
-
-    def se_channels(self, stage, hidden: int) -> int:
-        return squeeze_channels(hidden) if stage.se else 0
 
     def convs(self, block: Block) -> tuple[Conv, ...]:
         n, size, hidden = block.name, block.in_size, block.hidden_channels

@@ -177,3 +177,22 @@ class EpochProgress:
         print(f"{end}  epoch {result.epoch}/{self.epochs}  loss {result.loss:.3f}  "
               f"val acc {100 * result.val_acc:.2f}%  {result.images_per_s:,.0f} img/s  "
               f"{result.seconds:.1f}s  time left {duration(left)}   ", file=sys.stderr)
+
+
+def canonical_models(text: str | None, *, allow_none: bool = False) -> list[tuple[str, float]]:
+    """``--models mobilenet_v2@1,mobilenet_v1@0.5`` as keys of the published MobileNets
+    (:data:`mbnas.training.baseline.PUBLISHED`); None: all of them; ``none`` for none
+    where ``allow_none``."""
+    from mbnas.training.baseline import PUBLISHED
+
+    if not text:
+        return list(PUBLISHED)
+    known = {f"{n}@{w:g}": (n, w) for n, w in PUBLISHED}
+    wanted = [m.strip() for m in text.split(",") if m.strip()]
+    if allow_none:
+        wanted = [m for m in wanted if m != "none"]
+    for m in wanted:
+        if m not in known:
+            raise MbnasError(f"--models: {m!r} is not one of {', '.join(known)}"
+                             + (" (or none)" if allow_none else ""))
+    return [known[m] for m in wanted]

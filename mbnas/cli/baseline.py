@@ -8,25 +8,18 @@ import sys
 from mbnas.cli._args import (
     EpochProgress,
     add_protocol_arguments,
+    canonical_models,
     protocol_from_args,
 )
-from mbnas.errors import MbnasError
 
 
 def _cmd_baseline(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from mbnas.training.baseline import PUBLISHED, markdown_table, run_baseline
+    from mbnas.training.baseline import markdown_table, run_baseline
 
     protocol = protocol_from_args(args)
-    models = list(PUBLISHED)
-    if args.models:
-        wanted = [m.strip() for m in args.models.split(",") if m.strip()]
-        known = {f"{n}@{w:g}": (n, w) for n, w in PUBLISHED}
-        for m in wanted:
-            if m not in known:
-                raise MbnasError(f"--models: {m!r} is not one of {', '.join(known)}")
-        models = [known[m] for m in wanted]
+    models = canonical_models(args.models)
     out = Path(args.out or f"runs/baselines/{protocol.dataset}")
 
     def log(message: str) -> None:

@@ -9,6 +9,7 @@ from mbnas.cli._args import (
     EpochProgress,
     add_protocol_arguments,
     budget_count,
+    canonical_models,
     nonneg_int,
     positive_int,
     protocol_from_args,
@@ -24,20 +25,6 @@ def _seeds(text: str) -> tuple[int, ...]:
     return seeds
 
 
-def _canonical_models(text: str | None):
-    """``mobilenet_v2@1,mobilenet_v1@0.5`` (or none) as PUBLISHED keys; None: all of them."""
-    from mbnas.training.baseline import PUBLISHED
-
-    if text is None:
-        return list(PUBLISHED)
-    known = {f"{n}@{w:g}": (n, w) for n, w in PUBLISHED}
-    wanted = [m.strip() for m in text.split(",") if m.strip() and m.strip() != "none"]
-    for m in wanted:
-        if m not in known:
-            raise MbnasError(f"--models: {m!r} is not one of {', '.join(known)} (or none)")
-    return [known[m] for m in wanted]
-
-
 def _cmd_fidelity(args: argparse.Namespace) -> int:
     import shlex
     from pathlib import Path
@@ -47,7 +34,7 @@ def _cmd_fidelity(args: argparse.Namespace) -> int:
     protocol = protocol_from_args(args)
     if args.seed:
         raise MbnasError("--seed: fidelity trains at every seed of --seeds; use --seeds")
-    models = _canonical_models(args.models)
+    models = canonical_models(args.models, allow_none=True)
     if args.reference == "none":
         reference = None
     else:

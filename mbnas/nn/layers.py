@@ -7,7 +7,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-ACTIVATIONS = {"relu": nn.ReLU, "relu6": nn.ReLU6, "hswish": nn.Hardswish}
+from mbnas.arch.spec import ACTIVATION_MODULES
+
+ACTIVATIONS = {name: getattr(nn, cls) for name, cls in ACTIVATION_MODULES.items()}
 
 
 class ConvBNAct(nn.Sequential):

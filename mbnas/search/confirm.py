@@ -20,7 +20,7 @@ from mbnas.arch.seeds import seed, with_overrides
 from mbnas.arch.spec import Arch
 from mbnas.errors import MbnasError
 from mbnas.outcome import TrialRecord
-from mbnas.stats import pooled_std
+from mbnas.stats import pooled_std, spread
 from mbnas.training.protocol import Protocol
 
 # The MobileNets a winner must beat: the widest of each that fits the budget.
@@ -138,9 +138,11 @@ def entries(rows: list[TrialRecord], settings: ConfirmSettings, budget: int, *,
     return picked
 
 
-def spread(values: list[float]) -> float:
-    """The seed spread: the sample standard deviation (0 for fewer than two values)."""
-    return statistics.stdev(values) if len(values) >= 2 else 0.0
+def seed_spread(values: list[float]) -> float:
+    """The seed spread a confirmed row shows: the sample standard deviation (0, not NaN,
+    for fewer than two values, so that best.json stays plain JSON)."""
+    std = spread(values).std
+    return 0.0 if math.isnan(std) else std
 
 
 def summarize(entries_: list[Entry], results: dict[str, list[float]]) -> list[dict]:
@@ -153,7 +155,7 @@ def summarize(entries_: list[Entry], results: dict[str, list[float]]) -> list[di
                      "macs": count(e.arch).macs, "params": count(e.arch).params,
                      "proxy_val_acc": e.proxy_val_acc, "val_accs": accs,
                      "mean": statistics.fmean(accs) if accs else math.nan,
-                     "spread": spread(accs), "seeds": len(accs)})
+                     "spread": seed_spread(accs), "seeds": len(accs)})
     return rows
 
 

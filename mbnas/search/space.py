@@ -32,7 +32,7 @@ from mbnas.arch.spec import (
     Stage,
     Stem,
 )
-from mbnas.arch.yamlfile import parse_yaml
+from mbnas.arch.yamlfile import parse_yaml, read_text
 from mbnas.errors import MbnasError
 
 Choose = Callable[[str, Sequence], object]
@@ -308,11 +308,7 @@ def _stride_patterns(stage_strides: list[tuple[int, ...]], total: int) -> tuple[
 def load_space(path: str | Path) -> SearchSpace:
     """Read a space file; errors name the key and what is allowed."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as err:
-        raise MbnasError(f"cannot read search space {str(path)!r}: {err.strerror}") from None
-    data = parse_yaml(text, str(path))
+    data = parse_yaml(read_text(path, "search space"), str(path))
     try:
         return parse_space(data, default_name=path.stem)
     except MbnasError as err:

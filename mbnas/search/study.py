@@ -352,14 +352,14 @@ class RunStudy:
         return pareto_front([r for r in self.rows() if not r.is_reference])
 
 
-class References:
-    """Canonical networks trained beside the search, recorded in the references study."""
+class FixedList:
+    """A fixed list of trainings as a source for the Ray searcher (:class:`RunStudy` is the
+    other kind, asked by the sampler): ``ask`` pops the next, ``tell`` records one
+    (subclasses), epochs are not reported (nothing stops a fixed training early)."""
 
-    def __init__(self, run: RunStudy, archs: dict[str, Arch]) -> None:
-        self.run = run
-        self.todo = [Candidate(-(i + 1), a, count(a).macs, count(a).params, Role.REFERENCE, n)
-                     for i, (n, a) in enumerate(archs.items())]
-        self.by_number = {c.number: c for c in self.todo}
+    def __init__(self, run: RunStudy, todo: list[Candidate]) -> None:
+        self.run, self.todo = run, todo
+        self.by_number = {c.number: c for c in todo}
 
     def __len__(self) -> int:
         return len(self.todo)
@@ -372,6 +372,15 @@ class References:
 
     def running(self, number: int, *, attempts: list[dict]) -> None:
         pass
+
+
+class References(FixedList):
+    """Canonical networks trained beside the search, recorded in the references study."""
+
+    def __init__(self, run: RunStudy, archs: dict[str, Arch]) -> None:
+        super().__init__(run, [Candidate(-(i + 1), a, count(a).macs, count(a).params,
+                                         Role.REFERENCE, n)
+                               for i, (n, a) in enumerate(archs.items())])
 
     def tell(self, number: int, *, status: str, val_acc: float = 0.0, epochs: int = 0,
              seconds: float = 0.0, error: str = "", checkpoint: str = "",
@@ -431,30 +440,17 @@ def _record(t: optuna.trial.FrozenTrial, *, number: int | None, name: str,
         weights=why or ("kept" if a.get("checkpoint") else ""))
 
 
-class Confirmations:
+class Confirmations(FixedList):
     """The confirmation's trainings (an entry at a seed each), recorded in the run's
     ``confirmation`` study: a resumed run trains only those not recorded yet."""
 
     def __init__(self, run: RunStudy, todo: list[tuple[str, int, Arch, dict]]) -> None:
-        self.run = run
         done = self.results(run, complete_only=False)
-        self.todo = [Candidate(-(i + 1), arch, count(arch).macs, count(arch).params,
-                               Role.CONFIRMATION, f"{key}-seed{seed_index}", protocol)
-                     for i, (key, seed_index, arch, protocol) in enumerate(
-                         t for t in todo if (t[0], t[1]) not in done)]
-        self.by_number = {c.number: c for c in self.todo}
-
-    def __len__(self) -> int:
-        return len(self.todo)
-
-    def ask(self) -> Candidate:
-        return self.todo.pop(0)
-
-    def report(self, number: int, val_acc: float, epoch: int) -> None:
-        pass
-
-    def running(self, number: int, *, attempts: list[dict]) -> None:
-        pass
+        super().__init__(run, [Candidate(-(i + 1), arch, count(arch).macs, count(arch).params,
+                                         Role.CONFIRMATION, f"{key}-seed{seed_index}",
+                                         protocol)
+                               for i, (key, seed_index, arch, protocol) in enumerate(
+                                   t for t in todo if (t[0], t[1]) not in done)])
 
     def tell(self, number: int, *, status: str, val_acc: float = 0.0, epochs: int = 0,
              seconds: float = 0.0, error: str = "", train_seconds: float = 0.0,

@@ -15,6 +15,7 @@ from pathlib import Path
 from mbnas.arch.cost import count
 from mbnas.arch.seeds import parse_arch
 from mbnas.outcome import Status
+from mbnas.stats import kendall_tau
 from mbnas.training.protocol import Protocol
 
 
@@ -45,27 +46,6 @@ PUBLISHED = {
     ("mobilenet_v3_large", 1.0): Published(75.2, 219, 5.4, "V3 paper, Table 3"),
     ("mobilenet_v3_small", 1.0): Published(67.4, 56, 2.5, "V3 paper, Table 3"),
 }
-
-
-def kendall_tau(x: list[float], y: list[float]) -> float:
-    """Kendall's tau-b (ties in either list allowed); nan when either list is constant."""
-    concordant = discordant = ties_x = ties_y = 0
-    n = len(x)
-    for i in range(n):
-        for j in range(i + 1, n):
-            dx, dy = x[i] - x[j], y[i] - y[j]
-            if dx == 0 and dy == 0:
-                continue
-            if dx == 0:
-                ties_x += 1
-            elif dy == 0:
-                ties_y += 1
-            elif (dx > 0) == (dy > 0):
-                concordant += 1
-            else:
-                discordant += 1
-    denominator = ((concordant + discordant + ties_x) * (concordant + discordant + ties_y)) ** 0.5
-    return (concordant - discordant) / denominator if denominator else float("nan")
 
 
 def run_baseline(protocol: Protocol, *, out_dir: Path,

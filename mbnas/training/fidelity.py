@@ -38,8 +38,8 @@ from mbnas.arch.spec import Arch
 from mbnas.errors import MbnasError
 from mbnas.files import write_csv, write_json, write_text
 from mbnas.outcome import Status
-from mbnas.stats import pooled_std, tau_ceiling
-from mbnas.training.baseline import PUBLISHED, kendall_tau, markdown_table
+from mbnas.stats import Spread, kendall_tau, pooled_std, spread, tau_ceiling
+from mbnas.training.baseline import PUBLISHED, markdown_table
 from mbnas.training.protocol import Protocol
 
 PANEL_BUDGET = 300_000_000  # the quick start's budget
@@ -100,24 +100,6 @@ def space_members(space, *, budget: int = PANEL_BUDGET, size: int = PANEL_SIZE,
 
 
 # --- statistics -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Spread:
-    """Values of one quantity over seeds: mean, sample standard deviation, max - min."""
-
-    mean: float
-    std: float  # nan for a single value
-    range: float
-    n: int
-
-
-def spread(values: Sequence[float]) -> Spread:
-    values = [v for v in values if v == v]
-    if not values:
-        return Spread(math.nan, math.nan, math.nan, 0)
-    std = statistics.stdev(values) if len(values) > 1 else math.nan
-    return Spread(statistics.fmean(values), std, max(values) - min(values), len(values))
 
 
 def matched_pairs(macs: Sequence[float], tolerance: float = MAC_MATCH) -> list[tuple[int, int]]:
