@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A short search, its confirmation and the winner's final training on one CUDA GPU
-# (AMP, one trial per GPU): the figures of README "On a GPU". Run from the repo root:
+# (AMP, one trial per GPU): the figures of docs/measurements.md "On a GPU, measured". Run from the repo root:
 #
 #   bash bench/cuda_search.sh [TRIALS]        # default 8 search trials
 #

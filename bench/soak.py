@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ROOT / "tests" / "spaces" / "tiny.yaml"
 BUDGET = 6_000_000
-BYTES_PER_TRIAL = 100_000  # besides the kept weights; README, "Runs on disk"
+BYTES_PER_TRIAL = 100_000  # besides the kept weights; docs/search.md, "Disk stays bounded"
 MEMORY_MARGIN = 0.10  # end vs after 50 trials, resident memory
 FILES_MARGIN = 5  # end vs after 50 trials, open file descriptors
 COUNTED = ("complete", "stopped", "failed", "diverged")

@@ -87,8 +87,9 @@ def check_run_is_consistent(run_dir: Path, trials: int,
     return rows
 
 
-# A run folder's bound, besides the weights --keep-weights keeps (README, "Runs on disk"):
-# Tune's record of a trial (its config in the experiment state) and its rows in the study.
+# A run folder's bound, besides the weights --keep-weights keeps (docs/search.md, "Disk
+# stays bounded"): Tune's record of a trial (its config in the experiment state) and its
+# rows in the study.
 BYTES_PER_TRIAL = 100_000
 
 

@@ -19,7 +19,7 @@ def study(tmp_path):
 
 
 def test_the_widest_seed_within_budget_is_the_first_candidate(study):
-    # README, "Seeds and references": at 300M, V2 x0.75 (209.1M) and V1 x0.5 (149.5M).
+    # docs/search.md, "Seeds and references": at 300M, V2 x0.75 (209.1M) and V1 x0.5 (149.5M).
     assert study.enqueue_seeds() == ["seed: mobilenet_v1 x0.5", "seed: mobilenet_v2 x0.75"]
     assert study.enqueue_seeds() == []  # once per run
     first, second = study.ask(), study.ask()

@@ -141,7 +141,7 @@ def add_parser(sub) -> None:
                    default=SearchSettings.early_stopping,
                    help="stop trials that rank in the lower half after epoch 1 or 2 (ASHA). "
                         "Off by default: on the default 3-epoch proxy the early epochs rank "
-                        "candidates too poorly (README, 'Early stopping')")
+                        "candidates too poorly (docs/proxy-protocol.md, 'Early stopping')")
     p.add_argument("--references", type=_references, default=None,
                    help="canonical networks trained at width 1.0 beside the search as "
                         f"references (default: those of {','.join(REFERENCES)} within the "

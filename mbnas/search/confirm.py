@@ -30,7 +30,7 @@ WIDTHS = (1.4, 1.3, 1.0, 0.75, 0.5, 0.35, 0.25)
 # than twice the spread is a tie").
 LEAD_IN_SPREADS = 2.0
 # The default protocol's seed spread of proxy validation accuracy (sample std over seeds,
-# pooled over the fidelity panel; `mbnas fidelity`, README "The proxy protocol"): 1.20
+# pooled over the fidelity panel; `mbnas fidelity`, docs/proxy-protocol.md): 1.20
 # points over the 19 networks of the panel at two seeds each
 # (`python bench/fidelity/figures.py bench/fidelity/default bench/fidelity/reference-18000x5`).
 # A search whose trained networks all end within max(5 points, 4x this) of chance has
@@ -218,7 +218,7 @@ def proxy_noise_note(protocol: Protocol) -> str:
         return ("proxy val acc: one training at one seed; this protocol's seed spread is not "
                 "measured (`mbnas fidelity` with the same protocol options measures it)")
     return (f"proxy val acc: one training at one seed; this protocol's seed spread is "
-            f"{100 * spread:.2f} points (`mbnas fidelity`, README \"The proxy protocol\"), so "
+            f"{100 * spread:.2f} points (`mbnas fidelity`, docs/proxy-protocol.md), so "
             f"gaps under {LEAD_IN_SPREADS * 100 * spread:.1f} points between these rows are ties")
 
 

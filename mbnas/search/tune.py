@@ -338,7 +338,8 @@ def start_ray(address: str | None, *, log: Callable[[str], None] = lambda messag
         if node_ip != LOOPBACK:  # a Ray whose rules changed: refuse rather than expose it
             ray.shutdown()
             raise MbnasError(f"the local Ray registered at {node_ip}, not {LOOPBACK}; "
-                             "mbnas keeps a local search on loopback (see README, Parallelism)")
+                             "mbnas keeps a local search on loopback (see docs/search.md, "
+                             "Parallelism and clusters)")
         log(f"local Ray started; its ports listen on {LOOPBACK} only")
 
 

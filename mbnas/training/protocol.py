@@ -62,7 +62,7 @@ class TrainConfig:
                              f"one of {', '.join(ADAPTATIONS)}")
 
 
-# Chosen with `mbnas baseline` (see README, "Proxy protocol"): 3 epochs on 6,000
+# Chosen with `mbnas baseline` (see docs/proxy-protocol.md): 3 epochs on 6,000
 # Fashion-MNIST images keep a full-width MobileNetV2 trial under a minute on 2 cores.
 DEFAULT_SUBSET = 6_000
 
