@@ -29,35 +29,73 @@ def trials_table(rows: list[TrialRecord]):
     return table
 
 
-def plot(rows: list[TrialRecord], budget: int, front: list[TrialRecord], path: Path) -> Path:
-    """Accuracy against MACs: search trials, the Pareto front, the references, the budget."""
+def _short(name: str) -> str:
+    """``mobilenet_v3_large x1.15`` -> ``V3-Large x1.15``."""
+    for long, short in (("mobilenet_v3_large", "V3-Large"), ("mobilenet_v3_small", "V3-Small"),
+                        ("mobilenet_v1", "V1"), ("mobilenet_v2", "V2")):
+        name = name.replace(long, short)
+    return name
+
+
+def draw(ax, rows: list[TrialRecord], budget: int, front: list[TrialRecord], *,
+         winner: TrialRecord | None = None, confirmation: dict | None = None,
+         spread: float | None = None) -> None:
+    """Accuracy against MACs on ``ax``: every proxy accuracy with the protocol's seed
+    spread (where measured), the Pareto front, the winner marked, each MobileNet (seed
+    candidates and references) labelled with its width and cost, the confirmed figures as
+    mean ± spread beside them, and the budget."""
+    done = [r for r in rows if r.complete]
+    search = [r for r in done if not r.is_reference]
+    err = None if spread is None else 100 * spread
+    ax.errorbar([r.macs / 1e6 for r in search], [100 * r.val_acc for r in search], yerr=err,
+                fmt="o", ms=4, color="tab:blue", alpha=0.7, elinewidth=0.8,
+                label="search trials (proxy" + (f", ± {err:.1f} seed spread)" if err else ")"))
+    if front:
+        ax.plot([r.macs / 1e6 for r in front], [100 * r.val_acc for r in front],
+                color="tab:blue", linewidth=1, label="Pareto front")
+    for r in done:  # the MobileNets: seed candidates and references
+        if not (r.is_reference or r.seed):
+            continue
+        name = _short(r.seed or f"{r.name} x1")
+        ax.scatter([r.macs / 1e6], [100 * r.val_acc], marker="*", s=140, color="tab:red",
+                   zorder=3)
+        ax.annotate(f"{name}, {format_count(r.macs)}", (r.macs / 1e6, 100 * r.val_acc),
+                    textcoords="offset points", xytext=(6, -4), fontsize=8, color="tab:red")
+    if winner is not None:
+        ax.scatter([winner.macs / 1e6], [100 * winner.val_acc], marker="o", s=160,
+                   facecolors="none", edgecolors="black", linewidths=1.5, zorder=4,
+                   label=f"winner: trial {winner.number}")
+    protocol = (confirmation or {}).get("protocol", {})
+    label = (f"confirmed ({protocol['epochs']} epochs, {protocol['seeds']} seeds): mean ± "
+             "spread" if protocol else "confirmed: mean ± spread")
+    for row in (confirmation or {}).get("rows", []):
+        if not row["seeds"] or row.get("same_as"):
+            continue
+        ax.errorbar([row["macs"] / 1e6], [100 * row["mean"]], yerr=[100 * row["spread"]],
+                    fmt="D", ms=5, color="tab:green", capsize=3, zorder=3, label=label)
+        label = None
+        ax.annotate(f"{_short(row['label'])} confirmed: {100 * row['mean']:.1f} ± "
+                    f"{100 * row['spread']:.1f}", (row["macs"] / 1e6, 100 * row["mean"]),
+                    textcoords="offset points", xytext=(6, 4), fontsize=7, color="tab:green")
+    ax.axvline(budget / 1e6, color="gray", linestyle="--", linewidth=1,
+               label=f"budget {format_count(budget)}")
+    ax.margins(x=0.1)
+    ax.set_xlabel("multiply-adds, millions (target spec, papers' convention)")
+    ax.set_ylabel("validation accuracy, %")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+
+
+def plot(rows: list[TrialRecord], budget: int, front: list[TrialRecord], path: Path,
+         **marks) -> Path:
+    """:func:`draw` as a PNG at ``path``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
-    done = [r for r in rows if r.complete]
-    search = [r for r in done if not r.is_reference]
-    refs = [r for r in done if r.is_reference]
-    ax.scatter([r.macs / 1e6 for r in search], [100 * r.val_acc for r in search],
-               s=18, color="tab:blue", alpha=0.7, label="search trials")
-    if front:
-        ax.plot([r.macs / 1e6 for r in front], [100 * r.val_acc for r in front],
-                color="tab:blue", linewidth=1, label="Pareto front")
-    for r in refs:
-        ax.scatter([r.macs / 1e6], [100 * r.val_acc], marker="*", s=140,
-                   color="tab:red", zorder=3)
-        ax.annotate(r.name.replace("mobilenet_", "").upper() + " 1.0",
-                    (r.macs / 1e6, 100 * r.val_acc), textcoords="offset points",
-                    xytext=(6, -4), fontsize=8, color="tab:red")
-    ax.axvline(budget / 1e6, color="gray", linestyle="--", linewidth=1,
-               label=f"budget {format_count(budget)}")
-    ax.margins(x=0.1)
-    ax.set_xlabel("multiply-adds, millions (target spec, papers' convention)")
-    ax.set_ylabel("proxy validation accuracy, %")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=120)
+    draw(ax, rows, budget, front, **marks)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -128,7 +166,11 @@ def show(run: str | Path) -> str:
         acc = f"{100 * r.val_acc:.2f}%" if r.complete else r.state.value
         parts.append(f"reference {r.name}: {acc} at {format_count(r.macs)} MACs "
                      f"(same protocol; references are never the winner)")
-    image = plot(rows, best["budget"], best.get("pareto_front", []), run / "accuracy_vs_macs.png")
+    spread = best.get("proxy_spread")  # runs before it was recorded have none
+    image = plot(rows, best["budget"], best.get("pareto_front", []), run / "accuracy_vs_macs.png",
+                 winner=None if best.get("near_chance") else winner,
+                 confirmation=confirmation,
+                 spread=spread if isinstance(spread, (int, float)) else None)
     parts += ["", f"plot: {image}"]
     return "\n".join(parts)
 

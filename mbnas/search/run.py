@@ -28,7 +28,14 @@ from mbnas.arch.seeds import seed, with_overrides
 from mbnas.errors import MbnasError
 from mbnas.files import write_csv, write_json
 from mbnas.outcome import COLUMNS, Role, TrialRecord, pareto_front
-from mbnas.search.confirm import entries, near_chance, proxy_noise_note, summarize, verdict
+from mbnas.search.confirm import (
+    entries,
+    measured_spread,
+    near_chance,
+    proxy_noise_note,
+    summarize,
+    verdict,
+)
 from mbnas.search.runs import weights_path
 from mbnas.search.settings import SearchSettings, check_name, keep_best
 from mbnas.search.space import SearchSpace, resolve_space
@@ -484,7 +491,8 @@ def _finish(settings: SearchSettings, study, run_dir: Path, interrupted: list[in
 
     best = {"budget": study.budget, "winner": row(winner), "proxy_winner": row(proxy_winner),
             "confirmation": confirmation, "near_chance": near_chance_why,
-            "proxy_noise": proxy_noise, "references": [r.to_row() for r in references],
+            "proxy_noise": proxy_noise, "proxy_spread": measured_spread(settings.protocol),
+            "references": [r.to_row() for r in references],
             "pareto_front": [r.to_row() for r in front]}
     write_json(run_dir / "best.json", best)
     return SearchOutcome(run_dir, winner, references, front, rows, interrupted, seeds,
