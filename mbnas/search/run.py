@@ -76,7 +76,7 @@ def drop_weights(study, policy: str, run_dir: Path) -> list[TrialRecord]:
     return study.rows()
 
 
-def _tidy(run_dir: Path, rows: list[dict]) -> None:
+def _tidy(run_dir: Path, rows: list[TrialRecord]) -> None:
     """Before a run starts (nothing is running): what a killed run left behind, the Tune
     checkpoints of its cut-off trials and weights no row refers to, goes."""
     from mbnas.search.tune import drop_checkpoints
@@ -167,7 +167,7 @@ def _study_problem(db: Path) -> str:
     return "" if "search" in names else "holds no search study (damaged or foreign)"
 
 
-def check_agrees(run_dir: Path, rows: list[dict], log) -> None:
+def check_agrees(run_dir: Path, rows: list[TrialRecord], log) -> None:
     """``trials.csv`` (written from the study after every trial) must not name a trial the
     study lacks; weights the study says are kept should be there."""
     from mbnas.search.runs import read_trials
