@@ -126,3 +126,33 @@ def test_train_and_export_take_an_architecture_string_longer_than_a_file_name(tm
     result = run("train", long, "--dataset", "synthetic", "--epochs", "1", "--subset", "64",
                  "--batch-size", "32", "--val-size", "32", "--out", str(tmp_path / "train"))
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("budget", [150_000_000, 300_000_000, 600_000_000])
+@pytest.mark.parametrize("name", ["mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large"])
+def test_the_widest_width_that_fits_leaves_less_than_one_rounding_step(name, budget):
+    """The MobileNet a search at ``budget`` must beat (issue 20): scaled to the budget, not
+    left at a narrower published width.  The next wider network, whatever width gives it,
+    is over the budget."""
+    import dataclasses
+
+    from mbnas.arch.cost import macs, widest_within
+    from mbnas.arch.seeds import seed
+
+    fitted = widest_within(seed(name), budget)
+    cost = macs(fitted)
+    assert cost <= budget
+    width = fitted.width
+    while macs(dataclasses.replace(fitted, width=width)) == cost:  # to the next network
+        width = round(width + 0.0005, 4)
+    assert macs(dataclasses.replace(fitted, width=width)) > budget, (width, cost)
+
+
+def test_count_fits_a_network_to_a_budget():
+    # At 300M: V2 1.0 is 300.8M, 0.3% over; 0.98 fits (issue 20's figures).
+    assert count_json("mobilenet_v2", "--fit", "300M")["width"] == 0.98
+    v1 = count_json("mobilenet_v1", "--fit", "300M")
+    assert (v1["width"], round(v1["macs"] / 1e6, 1)) == (0.72, 299.8)
+    assert_usage_error(run("count", "mobilenet_v2", "--fit", "1K"), "--fit", "no width")
+    assert_usage_error(run("count", "mobilenet_v2", "--fit", "300M", "--width", "1"),
+                       "--fit and --width")

@@ -13,6 +13,7 @@ No torch here: pricing a spec is pure arithmetic on :func:`mbnas.arch.spec.resol
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from mbnas.arch.spec import Arch, Network, resolve
@@ -100,3 +101,35 @@ def count(arch: Arch | Network) -> Cost:
 def macs(arch: Arch) -> int:
     """Multiply-adds of ``arch``: the figure a search budget is checked against."""
     return count(arch).macs
+
+
+# Widths are searched in thousandths: finer than any channel-rounding step of a MobileNet.
+WIDTH_STEP = 0.001
+MAX_WIDTH = 10.0
+
+
+def widest_within(arch: Arch, budget: int) -> Arch | None:
+    """``arch`` at the largest width multiplier whose MACs fit ``budget`` (its channels
+    rounded by its own rule), written with as few decimals as give that network: what a
+    practitioner scales a MobileNet to without a search.  None when even the narrowest
+    width is over budget.  MACs grow with the width, step by rounding step, so a bisection
+    over thousandths finds it; the next wider network is over budget."""
+    def fits(k: int) -> bool:
+        return macs(dataclasses.replace(arch, width=k * WIDTH_STEP)) <= budget
+
+    lo, hi = 1, round(MAX_WIDTH / WIDTH_STEP)
+    if not fits(lo):
+        return None
+    if fits(hi):
+        return dataclasses.replace(arch, width=MAX_WIDTH)
+    while hi - lo > 1:  # fits(lo), not fits(hi)
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+    best = dataclasses.replace(arch, width=round(lo * WIDTH_STEP, 3))
+    target = macs(best)
+    for decimals in (1, 2):  # the shortest width that builds the same network
+        short = dataclasses.replace(arch, width=round(int(lo * WIDTH_STEP * 10**decimals)
+                                                      / 10**decimals, decimals))
+        if short.width > 0 and macs(short) == target:
+            return short
+    return best

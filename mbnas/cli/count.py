@@ -5,10 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from mbnas.cli._args import (
-    add_arch_arguments,
-    arch_from_args,
-)
+from mbnas.cli._args import add_arch_arguments, arch_from_args, budget_count
+from mbnas.errors import MbnasError
 
 
 def _cmd_count(args: argparse.Namespace) -> int:
@@ -17,6 +15,18 @@ def _cmd_count(args: argparse.Namespace) -> int:
     from mbnas.cli.report import stage_table
 
     arch = arch_from_args(args)
+    if args.fit is not None:
+        from mbnas.arch.cost import widest_within
+        from mbnas.units import format_count
+
+        if args.width is not None:
+            raise MbnasError("--fit and --width both set the width; give one of them")
+        fitted = widest_within(arch, args.fit)
+        if fitted is None:
+            raise MbnasError(f"--fit: no width of this network fits {format_count(args.fit)} "
+                             f"MACs (it costs {format_count(count(arch).macs)} at width "
+                             f"{arch.width:g}); raise the budget or lower --resolution")
+        arch = fitted
     total = count(arch)
     if args.json:
         print(json.dumps({
@@ -28,6 +38,7 @@ def _cmd_count(args: argparse.Namespace) -> int:
             "resolution": arch.resolution,
             "num_classes": arch.num_classes,
             "convention": "MACs: convolutions + classifier, one per multiply-add",
+            **({"fit": args.fit} if args.fit is not None else {}),
         }))
     else:
         print(stage_table(arch, layer_costs(arch)))
@@ -41,6 +52,10 @@ def add_parser(sub) -> None:
                                    "PyTorch parameters and weights.")
     add_arch_arguments(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--fit", type=budget_count, metavar="BUDGET",
+                   help="scale the width to the largest whose MACs fit BUDGET (e.g. 300M; "
+                        "channels rounded by the network's own rule): the MobileNet a "
+                        "search at that budget must beat")
     p.set_defaults(func=run)
 
 
