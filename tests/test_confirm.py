@@ -20,7 +20,7 @@ from mbnas.search.confirm import (
     proxy_noise_note,
     summarize,
     verdict,
-    widest_within,
+    widest_published,
 )
 from mbnas.training.protocol import Protocol
 
@@ -34,11 +34,11 @@ def row(number, acc, arch=V2, state="complete", role="search"):
 
 
 def test_the_widest_mobilenets_within_the_budget():
-    assert widest_within("mobilenet_v2", 300_000_000, resolution=None,
+    assert widest_published("mobilenet_v2", 300_000_000, resolution=None,
                          num_classes=1000).width == 0.75  # V2 1.0 is 300.8M
-    assert widest_within("mobilenet_v2", 301_000_000, resolution=None,
+    assert widest_published("mobilenet_v2", 301_000_000, resolution=None,
                          num_classes=1000).width == 1.0
-    assert widest_within("mobilenet_v1", 10**6, resolution=None, num_classes=1000) is None
+    assert widest_published("mobilenet_v1", 10**6, resolution=None, num_classes=1000) is None
 
 
 def test_top_candidates_are_distinct_completed_and_within_budget():

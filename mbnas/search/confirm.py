@@ -98,9 +98,10 @@ class Entry:
         return (self.same_as or self.label).replace(" ", "-")
 
 
-def widest_within(name: str, budget: int, *, resolution: int | None,
-                  num_classes: int) -> Arch | None:
-    """The widest published-style width of seed ``name`` within ``budget`` MACs."""
+def widest_published(name: str, budget: int, *, resolution: int | None,
+                     num_classes: int) -> Arch | None:
+    """The widest published width (:data:`WIDTHS`) of seed ``name`` within ``budget`` MACs
+    (``mbnas.arch.cost.widest_within`` takes any width)."""
     for width in WIDTHS:
         arch = with_overrides(seed(name), width=width, resolution=resolution,
                               num_classes=num_classes)
@@ -127,7 +128,7 @@ def entries(rows: list[TrialRecord], settings: ConfirmSettings, budget: int, *,
     by_arch = {r.arch: r for r in done}
     candidates = {_encode(e.arch): e.label for e in picked}
     for name in MOBILENETS:
-        arch = widest_within(name, budget, resolution=resolution, num_classes=num_classes)
+        arch = widest_published(name, budget, resolution=resolution, num_classes=num_classes)
         if arch is None:
             continue
         encoded = _encode(arch)
