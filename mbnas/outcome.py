@@ -92,10 +92,10 @@ def parse_role(text: str) -> tuple[Role, int | None, str]:
 def trial_key(role: Role, number: int | None, name: str = "") -> str:
     """A file-name-safe id of a training: ``trial-7``, ``reference-mobilenet_v2`` or
     ``confirm-NAME``; it names the trial's weights file."""
-    if role is Role.REFERENCE:
-        return f"reference-{name}"
+    if role is Role.REFERENCE:  # a rival's name holds a space: "mobilenet_v2 x0.98"
+        return f"reference-{name.replace(' ', '-')}"
     if role is Role.CONFIRMATION:
-        return f"confirm-{name}"
+        return f"confirm-{name.replace(' ', '-')}"
     return f"trial-{number}"
 
 

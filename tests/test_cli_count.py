@@ -153,6 +153,9 @@ def test_count_fits_a_network_to_a_budget():
     assert count_json("mobilenet_v2", "--fit", "300M")["width"] == 0.98
     v1 = count_json("mobilenet_v1", "--fit", "300M")
     assert (v1["width"], round(v1["macs"] / 1e6, 1)) == (0.72, 299.8)
+    # V1's channels truncate: a tiny budget fits a tiny width, never a width of 0.
+    tiny = count_json("mobilenet_v1", "--fit", "1M")
+    assert 0 < tiny["width"] < 0.05 and tiny["macs"] <= 10**6
     assert_usage_error(run("count", "mobilenet_v2", "--fit", "1K"), "--fit", "no width")
     assert_usage_error(run("count", "mobilenet_v2", "--fit", "300M", "--width", "1"),
                        "--fit and --width")

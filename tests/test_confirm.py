@@ -20,8 +20,8 @@ from mbnas.search.confirm import (
     proxy_noise_note,
     summarize,
     verdict,
-    widest_published,
 )
+from mbnas.search.rivals import scaled
 from mbnas.training.protocol import Protocol
 
 V2 = parse_arch("mobilenet_v2")
@@ -33,25 +33,38 @@ def row(number, acc, arch=V2, state="complete", role="search"):
                                  "val_acc": acc})
 
 
-def test_the_widest_mobilenets_within_the_budget():
-    assert widest_published("mobilenet_v2", 300_000_000, resolution=None,
-                         num_classes=1000).width == 0.75  # V2 1.0 is 300.8M
-    assert widest_published("mobilenet_v2", 301_000_000, resolution=None,
-                         num_classes=1000).width == 1.0
-    assert widest_published("mobilenet_v1", 10**6, resolution=None, num_classes=1000) is None
+def test_the_rivals_are_the_mobilenets_scaled_to_the_budget():
+    rivals, over = scaled(300_000_000, resolution=None, num_classes=1000)
+    assert [(r.label, round(r.macs / 1e6, 1)) for r in rivals] == [
+        ("mobilenet_v1 x0.72", 299.8), ("mobilenet_v2 x0.98", 299.9),
+        ("mobilenet_v3_large x1.16", 299.5)] and over == {}
+    # Priced at the search's resolution and classes: at 160 px V2 fits at 1.4.
+    at_160, _ = scaled(300_000_000, resolution=160, num_classes=10)
+    assert all(r.arch.resolution == 160 and r.arch.num_classes == 10 for r in at_160)
+    assert dict((r.name, r.width) for r in at_160)["mobilenet_v2"] > 1.4
+    # No family has a rival narrower than x0.25 (none is published, most layers sit at
+    # their rounding floor): at 6M and 224 px there is none.
+    rivals, over = scaled(6_000_000, resolution=None, num_classes=1000)
+    assert rivals == [] and set(over) == {"mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large"}
+    assert all(macs > 6_000_000 for macs in over.values())
 
 
 def test_top_candidates_are_distinct_completed_and_within_budget():
+    v2 = parse_arch("mobilenet_v2", width=0.98)  # the V2 rival at 300M
     small = parse_arch("mobilenet_v2", width=0.5)
-    rows = [row(0, 0.9, V2), row(1, 0.95, V2, state="stopped"), row(2, 0.8, small),
+    v3 = parse_arch("mobilenet_v3_large", width=1.16)
+    rows = [row(0, 0.9, v2), row(1, 0.95, v2, state="stopped"), row(2, 0.8, small),
             row(3, 0.8, small), row(4, 0.7, parse_arch("mobilenet_v2", width=0.35)),
-            row(5, 0.99, role="reference")]
-    picked = entries(rows, ConfirmSettings(top=2), 400_000_000, resolution=None,
+            row(5, 0.99, V2),  # 300.8M: over the budget
+            row(-1, 0.85, v3, role="reference")]
+    picked = entries(rows, ConfirmSettings(top=2), 300_000_000, resolution=None,
                      num_classes=1000)
-    assert [e.label for e in picked] == ["trial 0", "trial 2", "mobilenet_v1 x0.75",
-                                         "mobilenet_v2 x1"]
-    assert picked[-1].kind == "mobilenet" and picked[-1].proxy_val_acc == 0.9  # trial 0
-    assert math.isnan(picked[-2].proxy_val_acc)
+    assert [e.label for e in picked] == ["trial 0", "trial 2", "mobilenet_v1 x0.72",
+                                         "mobilenet_v2 x0.98", "mobilenet_v3_large x1.16"]
+    v1_rival, v2_rival, v3_rival = picked[2:]
+    assert v2_rival.same_as == "trial 0" and v2_rival.proxy_val_acc == 0.9  # trained once
+    assert v3_rival.proxy_val_acc == 0.85 and not v3_rival.same_as  # from its reference
+    assert math.isnan(v1_rival.proxy_val_acc)  # trained by neither
 
 
 def test_a_lead_counts_only_beyond_twice_the_spread():
@@ -102,29 +115,40 @@ def test_the_confirmation_protocol_and_its_checks():
 
 
 def test_a_mobilenet_that_is_a_candidate_is_confirmed_once():
-    # The search starts from the widest V2 within budget; when it is a top candidate, the
-    # MobileNet row shares its trainings (not a second, identical set) and is no rival.
-    v2 = parse_arch("mobilenet_v2", width=0.75)
+    # The search starts from V2 scaled to the budget; when it is a top candidate, the
+    # rival's row shares its trainings (not a second, identical set).
+    v2 = parse_arch("mobilenet_v2", width=0.98)
     rows = [row(0, 0.80, parse_arch("mobilenet_v2", width=0.35)), row(1, 0.78, v2),
             row(2, 0.81, parse_arch("mobilenet_v2", width=0.5))]
     picked = entries(rows, ConfirmSettings(top=2), 300_000_000, resolution=None,
                      num_classes=1000)
-    assert [e.label for e in picked] == ["trial 2", "trial 0", "mobilenet_v1 x0.5",
-                                         "mobilenet_v2 x0.75"]
-    assert picked[-1].same_as == "" and picked[-1].key == "mobilenet_v2-x0.75"
+    assert [e.label for e in picked] == ["trial 2", "trial 0", "mobilenet_v1 x0.72",
+                                         "mobilenet_v2 x0.98", "mobilenet_v3_large x1.16"]
+    assert picked[3].same_as == "" and picked[3].key == "mobilenet_v2-x0.98"
     picked = entries(rows, ConfirmSettings(top=3), 300_000_000, resolution=None,
                      num_classes=1000)
-    mobilenet_v2 = picked[-1]
+    mobilenet_v2 = picked[4]
     assert mobilenet_v2.same_as == "trial 1" and mobilenet_v2.key == "trial-1"
     assert len({e.key for e in picked}) == len(picked) - 1  # trained once, listed twice
     # If that shared architecture is the confirmed best, it does not beat itself.
     summary = summarize(picked, {"trial-2": [0.80, 0.80], "trial-0": [0.79, 0.79],
-                                 "mobilenet_v1-x0.5": [0.78, 0.78], "trial-1": [0.85, 0.86]})
-    assert [r["seeds"] for r in summary] == [2, 2, 2, 2, 2]
-    assert summary[-1]["val_accs"] == [0.85, 0.86]
+                                 "mobilenet_v1-x0.72": [0.78, 0.78], "trial-1": [0.85, 0.86],
+                                 "mobilenet_v3_large-x1.16": [0.84, 0.83]})
+    assert [r["seeds"] for r in summary] == [2, 2, 2, 2, 2, 2]
+    assert summary[4]["val_accs"] == [0.85, 0.86]
     v = verdict(summary)
     assert v["winner"] == "trial 1" and not v["beats_mobilenet"]
-    assert "is mobilenet_v2 x0.75 itself" in v["text"]
+    assert "is mobilenet_v2 x0.98 itself" in v["text"]
+
+
+def test_the_verdict_is_against_the_strongest_rival():
+    e = [Entry("trial 1", "candidate", V2, 0.8),
+         Entry("mobilenet_v1 x0.72", "mobilenet", V2, 0.8),
+         Entry("mobilenet_v3_large x1.16", "mobilenet", V2, 0.8)]
+    v = verdict(summarize(e, {"trial-1": [0.90, 0.90], "mobilenet_v1-x0.72": [0.80, 0.80],
+                              "mobilenet_v3_large-x1.16": [0.91, 0.91]}))
+    assert v["best_mobilenet"] == "mobilenet_v3_large x1.16" and v["lead"] < 0
+    assert v["text"].startswith("the strongest rival, mobilenet_v3_large x1.16, is at least")
 
 
 def test_the_noise_is_pooled_over_every_confirmed_architecture():

@@ -18,9 +18,12 @@ import pytest
 from cli import command, env, run
 from test_search_e2e import search_args
 
+from mbnas.search.rivals import scaled
+
 pytestmark = pytest.mark.slow
 
-# Priced at 32 px and 10 classes, so that V1 x0.5 and V2 x0.75 fit the 6M budget.
+# Priced at 32 px and 10 classes, so that V1, V2 and V3-Large fit the 6M budget (at
+# x0.714, x0.96 and x0.908: the rivals scaled to it).
 CONFIRM = ("--resolution", "32", "--num-classes", "10", "--references", "none",
            "--confirm-top", "2", "--confirm-seeds", "2", "--confirm-epochs", "1",
            "--no-early-stopping")
@@ -46,12 +49,22 @@ def confirmation_started(run_dir) -> bool:
     return count > 0
 
 
-def test_the_winner_is_confirmed_at_several_seeds_beside_the_widest_mobilenets(tmp_path):
+def rivals() -> list:
+    return scaled(6_000_000, resolution=32, num_classes=10)[0]
+
+
+def test_the_winner_is_confirmed_at_several_seeds_beside_the_rivals(tmp_path):
     result = run(*search_args(tmp_path, "c", 3, *CONFIRM, confirm=True))
     assert result.returncode == 0, result.stderr[-3000:]
     best = json.loads((tmp_path / "c" / "best.json").read_text())
     rows = {r["label"]: r for r in best["confirmation"]["rows"]}
-    assert {"mobilenet_v1 x0.5", "mobilenet_v2 x0.75"} <= set(rows)
+    labels = ["mobilenet_v1 x0.714", "mobilenet_v2 x0.96", "mobilenet_v3_large x0.908"]
+    assert [r.label for r in rivals()] == labels and set(labels) <= set(rows)
+    # best.json and the summary name every rival with its width and MACs.
+    assert [(r["label"], r["width"], r["macs"]) for r in best["rivals"]] == [
+        (r.label, r.width, r.macs) for r in rivals()]
+    assert all(f"rival {label}" in result.stdout for label in labels)
+    assert all(r["macs"] <= 6_000_000 for r in best["rivals"])
     candidates = [r for r in rows.values() if r["kind"] == "candidate"]
     assert len(candidates) == 2 and all(r["seeds"] == 2 for r in rows.values())
     recorded = confirmations(tmp_path / "c")
@@ -93,11 +106,12 @@ def test_a_killed_confirmation_resumes_without_repeating_a_training(tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
     before = {(t.user_attrs["entry"], t.user_attrs["seed_index"]): t.value
               for t in confirmations(run_dir)}
-    assert 1 <= len(before) < 8  # the kill landed while the confirmation was training
+    total = 2 * (2 + len(rivals()))  # two candidates and the rivals, at two seeds
+    assert 1 <= len(before) < total  # the kill landed while the confirmation was training
     result = run(*args)
     assert result.returncode == 0, result.stderr[-3000:]
     after = {(t.user_attrs["entry"], t.user_attrs["seed_index"]): t.value
              for t in confirmations(run_dir)}
-    assert len(confirmations(run_dir)) == len(after) == 8  # each training once
+    assert len(confirmations(run_dir)) == len(after) == total  # each training once
     assert all(after[k] == v for k, v in before.items())  # nothing finished was redone
-    assert f"{8 - len(before)} training(s) to go" in result.stderr
+    assert f"{total - len(before)} training(s) to go" in result.stderr

@@ -16,8 +16,8 @@ from cli import assert_usage_error, command, env, run, snapshot
 
 from mbnas.arch.cost import macs
 from mbnas.arch.encoding import decode
-from mbnas.arch.seeds import REFERENCES
 from mbnas.outcome import parse_role
+from mbnas.search.rivals import RIVALS as REFERENCES
 from mbnas.search.study import network_key
 
 pytestmark = pytest.mark.slow
@@ -392,9 +392,10 @@ def test_trial_faults_are_recorded_and_the_search_goes_on(tmp_path):
 def test_a_search_where_every_trial_fails_ends_with_an_error(tmp_path):
     result = run(*search_args(tmp_path, "allfail", 2, "--inject-faults", "1:raise,2:raise"))
     assert result.returncode == 1
-    # By default only references within the budget train: none of the three at 6M.
-    assert ("references over the 6.0M budget, not trained: mobilenet_v1 (568.7M MACs), "
-            "mobilenet_v2 (300.8M MACs), mobilenet_v3_large (216.6M MACs)") in result.stderr
+    # By default the references are the rivals scaled to the budget: none fits 6M at 224 px.
+    assert ("no rival from mobilenet_v1, mobilenet_v2, mobilenet_v3_large: over the 6.0M "
+            "budget even at width 0.25, the narrowest a rival takes (41.0M MACs, 37.2M MACs, "
+            "24.8M MACs)") in result.stderr
     assert "phase 1" not in result.stderr
     assert "every search trial failed" in result.stderr
     assert "RuntimeError: injected fault" in result.stderr

@@ -4,6 +4,8 @@ import dataclasses
 
 import pytest
 
+from mbnas.arch.cost import count
+from mbnas.arch.seeds import seed
 from mbnas.errors import MbnasError
 from mbnas.search.run import one_per_core, trial_resources
 from mbnas.search.settings import SearchSettings
@@ -82,16 +84,26 @@ def test_a_local_search_on_cuda_without_a_gpu_is_refused_before_any_file(tmp_pat
 
 
 @pytest.mark.parametrize(("budget", "resolution", "trained"), [
-    (300_000_000, None, ("mobilenet_v3_large",)),  # V2 1.0 is 300.8M, V1 1.0 568.7M
-    (600_000_000, None, ("mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large")),
-    (300_000_000, 160, ("mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large")),  # priced at 160
-    (50_000_000, None, ()),
+    # The default space holds V2 as the paper builds it (trained as a seed candidate), not
+    # V1 (ReLU, channels truncated) nor V3-Large: those two are references.
+    (300_000_000, None, ("mobilenet_v1 x0.72", "mobilenet_v3_large x1.16")),
+    (600_000_000, None, ("mobilenet_v1 x1.031", "mobilenet_v3_large x1.687")),
+    (300_000_000, 160, ("mobilenet_v1 x1.018", "mobilenet_v3_large x1.666")),  # priced at 160
+    (20_000_000, None, ()),  # every family is over 20M at x0.25
 ])
-def test_default_references_are_the_canonical_networks_within_the_budget(budget, resolution,
-                                                                          trained):
-    names, over = SearchSettings(budget=budget, resolution=resolution).reference_names()
-    assert names == trained
-    assert set(over) == {"mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large"} - set(trained)
+def test_default_references_are_the_rivals_the_search_does_not_train_already(
+        budget, resolution, trained):
+    from mbnas.search.run import reference_archs
+    from mbnas.search.space import resolve_space
+
+    settings = SearchSettings(budget=budget, resolution=resolution)
+    archs, over = reference_archs(settings, resolve_space(None))
+    assert tuple(archs) == trained
+    assert all(count(a).macs <= budget for a in archs.values())
+    assert all(a.resolution == (resolution or 224) for a in archs.values())
+    assert (set(over) == {"mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large"}) == (not trained)
     assert all(macs > budget for macs in over.values())
-    named = ("mobilenet_v1",)  # named ones are trained whatever they cost
-    assert SearchSettings(budget=budget, references=named).reference_names() == (named, {})
+    named = ("mobilenet_v1",)  # named ones are the canonical networks, whatever they cost
+    archs, over = reference_archs(SearchSettings(budget=budget, references=named),
+                                  resolve_space(None))
+    assert archs == {"mobilenet_v1": seed("mobilenet_v1")} and over == {}

@@ -9,6 +9,7 @@ import pytest
 from mbnas.arch.cost import count
 from mbnas.arch.encoding import decode
 from mbnas.arch.seeds import seed, with_overrides
+from mbnas.search.rivals import scaled_seeds
 from mbnas.search.space import resolve_space
 from mbnas.search.study import RunStudy
 
@@ -18,8 +19,37 @@ def study(tmp_path):
     return RunStudy(tmp_path / "study.db", resolve_space(None), budget=300_000_000)
 
 
+def test_the_seeds_scaled_to_the_budget_are_the_first_candidates(tmp_path):
+    """A run adds its seeds' widths scaled to the budget to the space (run.py records them
+    in run.json): at 300M the space's V1 (V2's conventions: ReLU6, channels to multiples of
+    8) fits at 0.718 and V2 at 0.98, not at the narrower published 0.5 and 0.75."""
+    space = resolve_space(None)
+    widths = [a.width for _, a in scaled_seeds(space, 300_000_000, resolution=None,
+                                               num_classes=1000)]
+    assert widths == [0.718, 0.98]
+    study = RunStudy(tmp_path / "study.db", space.with_widths(widths), budget=300_000_000)
+    assert study.enqueue_seeds() == ["seed: mobilenet_v1 x0.718", "seed: mobilenet_v2 x0.98"]
+    assert study.enqueue_seeds() == []  # once per run
+    first, second = study.ask(), study.ask()
+    assert (first.role_text, second.role_text) == ("seed: mobilenet_v1 x0.718",
+                                                   "seed: mobilenet_v2 x0.98")
+    for candidate, name, width in ((first, "mobilenet_v1", 0.718),
+                                   (second, "mobilenet_v2", 0.98)):
+        text = dict(study.space.seeds)[name]
+        assert candidate.arch == dataclasses.replace(decode(text), width=width)
+        assert candidate.macs <= study.budget
+        # ... the widest that fits: the next network up, at any width, does not.
+        wider = width
+        while count(dataclasses.replace(decode(text), width=wider)).macs == candidate.macs:
+            wider = round(wider + 0.001, 3)
+        assert count(dataclasses.replace(decode(text), width=wider)).macs > study.budget
+    # V2 in the space is the canonical V2: the rival scaled to the budget.
+    assert second.arch == with_overrides(seed("mobilenet_v2"), width=0.98)
+
+
 def test_the_widest_seed_within_budget_is_the_first_candidate(study):
-    # docs/search.md, "Seeds and references": at 300M, V2 x0.75 (209.1M) and V1 x0.5 (149.5M).
+    # A run made before the seeds were scaled (run.json records no seed_widths) keeps the
+    # space's own widths: at 300M, V2 x0.75 (209.1M) and V1 x0.5 (149.5M).
     assert study.enqueue_seeds() == ["seed: mobilenet_v1 x0.5", "seed: mobilenet_v2 x0.75"]
     assert study.enqueue_seeds() == []  # once per run
     first, second = study.ask(), study.ask()

@@ -128,8 +128,9 @@ def widest_within(arch: Arch, budget: int) -> Arch | None:
     best = dataclasses.replace(arch, width=round(lo * WIDTH_STEP, 3))
     target = macs(best)
     for decimals in (1, 2):  # the shortest width that builds the same network
-        short = dataclasses.replace(arch, width=round(int(lo * WIDTH_STEP * 10**decimals)
-                                                      / 10**decimals, decimals))
-        if short.width > 0 and macs(short) == target:
-            return short
+        width = round(int(lo * WIDTH_STEP * 10**decimals) / 10**decimals, decimals)
+        if width > 0:
+            short = dataclasses.replace(arch, width=width)
+            if macs(short) == target:
+                return short
     return best

@@ -33,7 +33,7 @@ from pathlib import Path
 import yaml
 
 from mbnas.arch.kinds import OPTIONS, kind, stage_kinds
-from mbnas.arch.spec import ACTIVATIONS, Arch, Head, Stage, Stem
+from mbnas.arch.spec import ACTIVATIONS, Arch, Head, Stage, Stem, resolve
 from mbnas.arch.yamlfile import parse_yaml, read_text
 from mbnas.errors import MbnasError
 
@@ -263,3 +263,13 @@ def save_file(arch: Arch, path: str | Path) -> None:
         path.write_text(json.dumps(data, indent=2) + "\n")
     else:
         path.write_text(f"# {encode(arch)}\n" + yaml.safe_dump(data, sort_keys=False))
+
+
+@functools.lru_cache(maxsize=4096)
+def network_key(encoding: str) -> tuple:
+    """What identifies the network a spec builds: its resolved blocks (channels after the
+    width multiplier and rounding; block names aside, so a stage split in two is the same
+    network), the fully connected layers, resolution and classes."""
+    net = resolve(decode(encoding))
+    return (tuple(b[1:] for b in net.blocks), net.fcs(), net.fc_activation,
+            net.arch.resolution)

@@ -19,8 +19,6 @@ from mbnas.arch.spec import Arch
 from mbnas.errors import MbnasError
 
 SEEDS = ("mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small")
-# Trained beside every search under its protocol (never the winner): one of each family.
-REFERENCES = ("mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large")
 _SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 
 

@@ -40,20 +40,39 @@ def _references(text: str) -> tuple[str, ...]:
 
 
 def _summary_table(outcome) -> str:
+    """The winner, the MobileNets scaled to the budget (its rivals) with the trainings that
+    measured them, and any named references, under the search's proxy protocol."""
     from mbnas.units import format_count
 
-    rows = []
+    rows = []  # label, proxy accuracy text, MACs, params, arch
     if outcome.winner:
         confirmed = outcome.confirmation and outcome.confirmation["verdict"].get("winner")
-        rows.append(("winner (confirmed)" if confirmed else "winner (proxy)", outcome.winner))
-    rows += [(f"{r.name} (reference)", r) for r in outcome.references]
-    lines = [f"{'':<26}{'proxy val acc':>14}{'MACs':>10}{'params':>9}  arch"]
-    for label, r in rows:
-        acc = f"{100 * r.val_acc:.2f}%" if r.complete else r.state.value
-        lines.append(f"{label:<26}{acc:>14}{format_count(r.macs):>10}"
-                     f"{format_count(r.params, 2):>9}  {r.arch}")
-    if rows:
-        lines.append(outcome.proxy_noise)
+        w = outcome.winner
+        acc = f"{100 * w.val_acc:.2f}%" if w.complete else w.state.value
+        rows.append((f"winner (confirmed): trial {w.number}" if confirmed
+                     else f"winner (proxy): trial {w.number}", acc, w.macs, w.params, w.arch))
+    rivals = {r["label"] for r in outcome.rivals}
+    for r in outcome.rivals:
+        acc = ("not trained" if r["proxy_val_acc"] is None
+               else f"{100 * r['proxy_val_acc']:.2f}%")
+        how = ("" if not r["trained_as"] else " (reference)"
+               if r["trained_as"].startswith("reference") else f" ({r['trained_as']})")
+        rows.append((f"rival {r['label']}{how}", acc, r["macs"], r["params"], r["arch"]))
+    for r in outcome.references:
+        if r.name not in rivals:
+            acc = f"{100 * r.val_acc:.2f}%" if r.complete else r.state.value
+            rows.append((f"reference {r.name}", acc, r.macs, r.params, r.arch))
+    if not rows:
+        return ""
+    width = max(len(label) for label, *_ in rows) + 2
+    lines = [f"{'':<{width}}{'proxy val acc':>14}{'MACs':>10}{'params':>9}  arch"]
+    lines += [f"{label:<{width}}{acc:>14}{format_count(macs):>10}"
+              f"{format_count(params, 2):>9}  {arch}"
+              for label, acc, macs, params, arch in rows]
+    if outcome.rivals:
+        lines.append("rivals: V1, V2 and V3-Large each at the largest width whose MACs fit "
+                     "the budget, at the search's resolution")
+    lines.append(outcome.proxy_noise)
     return "\n".join(lines)
 
 
@@ -105,7 +124,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub) -> None:
-    from mbnas.arch.seeds import REFERENCES
+    from mbnas.arch.seeds import SEEDS
     from mbnas.search.confirm import ConfirmSettings
     from mbnas.search.settings import KEEP_WEIGHTS, OBJECTIVES, SAMPLERS, SearchSettings
 
@@ -143,9 +162,10 @@ def add_parser(sub) -> None:
                         "Off by default: on the default 3-epoch proxy the early epochs rank "
                         "candidates too poorly (docs/proxy-protocol.md, 'Early stopping')")
     p.add_argument("--references", type=_references, default=None,
-                   help="canonical networks trained at width 1.0 beside the search as "
-                        f"references (default: those of {','.join(REFERENCES)} within the "
-                        "budget; 'none' for none)")
+                   help="networks trained beside the search as references, under its "
+                        "protocol (default: the rivals V1, V2 and V3-Large scaled to the "
+                        "budget that are not seed candidates already; named ones, from "
+                        f"{','.join(SEEDS)}, at width 1.0; 'none' for none)")
     p.add_argument("--keep-weights", default=KEEP_WEIGHTS, metavar="POLICY",
                    help="which finished trials keep their trained weights: all, none, or "
                         f"best:K, the K most accurate plus seeds and references (default "

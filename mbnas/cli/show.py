@@ -56,7 +56,8 @@ def draw(ax, rows: list[TrialRecord], budget: int, front: list[TrialRecord], *,
     for r in done:  # the MobileNets: seed candidates and references
         if not (r.is_reference or r.seed):
             continue
-        name = _short(r.seed or f"{r.name} x1")
+        # A named reference is the network at width 1.0; a rival's name holds its width.
+        name = _short(r.seed or (r.name if " x" in r.name else f"{r.name} x1"))
         ax.scatter([r.macs / 1e6], [100 * r.val_acc], marker="*", s=140, color="tab:red",
                    zorder=3)
         ax.annotate(f"{name}, {format_count(r.macs)}", (r.macs / 1e6, 100 * r.val_acc),

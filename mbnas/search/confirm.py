@@ -1,6 +1,7 @@
-"""Confirm before crowning: retrain the search's best candidates and the widest MobileNets
-that fit the budget at a higher fidelity, at several seeds, and name a winner only when
-its lead survives the seed noise.  Also: refuse to rank a protocol that learns nothing.
+"""Confirm before crowning: retrain the search's best candidates and the MobileNets
+scaled to the budget (:mod:`mbnas.search.rivals`) at a higher fidelity, at several
+seeds, and name a winner only when its lead survives the seed noise.  Also: refuse to
+rank a protocol that learns nothing.
 
 Torch-, Optuna- and Ray-free: the statistics and the choice of what to confirm.  The
 trainings run as Ray Tune trials (:mod:`mbnas.search.tune`) recorded in the run's
@@ -15,17 +16,14 @@ import statistics
 from dataclasses import dataclass
 
 from mbnas.arch.cost import count
-from mbnas.arch.encoding import decode
-from mbnas.arch.seeds import seed, with_overrides
+from mbnas.arch.encoding import decode, network_key
 from mbnas.arch.spec import Arch
 from mbnas.errors import MbnasError
 from mbnas.outcome import TrialRecord
+from mbnas.search.rivals import scaled
 from mbnas.stats import pooled_std, spread
 from mbnas.training.protocol import Protocol
 
-# The MobileNets a winner must beat: the widest of each that fits the budget.
-MOBILENETS = ("mobilenet_v1", "mobilenet_v2")
-WIDTHS = (1.4, 1.3, 1.0, 0.75, 0.5, 0.35, 0.25)
 # A lead counts when it is more than this many seed spreads (STYLE.md: "a lead smaller
 # than twice the spread is a tie").
 LEAD_IN_SPREADS = 2.0
@@ -98,44 +96,32 @@ class Entry:
         return (self.same_as or self.label).replace(" ", "-")
 
 
-def widest_published(name: str, budget: int, *, resolution: int | None,
-                     num_classes: int) -> Arch | None:
-    """The widest published width (:data:`WIDTHS`) of seed ``name`` within ``budget`` MACs
-    (``mbnas.arch.cost.widest_within`` takes any width)."""
-    for width in WIDTHS:
-        arch = with_overrides(seed(name), width=width, resolution=resolution,
-                              num_classes=num_classes)
-        if count(arch).macs <= budget:
-            return arch
-    return None
-
-
 def entries(rows: list[TrialRecord], settings: ConfirmSettings, budget: int, *,
             resolution: int | None, num_classes: int) -> list[Entry]:
     """What to confirm: the ``top`` best search trials by proxy accuracy (distinct
-    architectures, within budget, trained to the end) and the widest V1 and V2 that fit.
-    A MobileNet that is one of those trials (the search starts from them) shares its
-    trainings: no architecture is confirmed twice."""
-    done = [r for r in rows if not r.is_reference and r.complete and r.macs <= budget
-            and not math.isnan(r.val_acc)]
-    done.sort(key=lambda r: (-r.val_acc, r.macs, r.number))
+    networks, within budget, trained to the end) and the rivals scaled to the budget
+    (:mod:`mbnas.search.rivals`: V1, V2 and V3-Large at the largest width that fits).  A
+    rival that is one of those trials (the search starts from them) shares its
+    trainings: no network is confirmed twice.  A rival's proxy accuracy is that of the
+    search trial or reference that trained the same network."""
+    done = [r for r in rows if r.complete and not math.isnan(r.val_acc)]
+    search = [r for r in done if not r.is_reference and r.macs <= budget]
+    search.sort(key=lambda r: (-r.val_acc, r.macs, r.number))
     picked, seen = [], set()
-    for r in done:
-        if r.arch not in seen and len(picked) < settings.top:
-            seen.add(r.arch)
+    for r in search:
+        if network_key(r.arch) not in seen and len(picked) < settings.top:
+            seen.add(network_key(r.arch))
             picked.append(Entry(f"trial {r.number}", "candidate", decode(r.arch), r.val_acc,
                                 number=r.number))
-    by_arch = {r.arch: r for r in done}
-    candidates = {_encode(e.arch): e.label for e in picked}
-    for name in MOBILENETS:
-        arch = widest_published(name, budget, resolution=resolution, num_classes=num_classes)
-        if arch is None:
-            continue
-        encoded = _encode(arch)
-        row = by_arch.get(encoded)
-        picked.append(Entry(f"{name} x{arch.width:g}", "mobilenet", arch,
-                            row.val_acc if row else math.nan,
-                            same_as=candidates.get(encoded, "")))
+    proxy: dict[tuple, float] = {}
+    for r in [*search, *(r for r in done if r.is_reference)]:  # search trials first
+        proxy.setdefault(network_key(r.arch), r.val_acc)
+    candidates = {network_key(_encode(e.arch)): e.label for e in picked}
+    rivals, _ = scaled(budget, resolution=resolution, num_classes=num_classes)
+    for rival in rivals:
+        key = network_key(_encode(rival.arch))
+        picked.append(Entry(rival.label, "mobilenet", rival.arch, proxy.get(key, math.nan),
+                            same_as=candidates.get(key, "")))
     return picked
 
 
@@ -161,8 +147,9 @@ def summarize(entries_: list[Entry], results: dict[str, list[float]]) -> list[di
 
 
 def verdict(rows: list[dict]) -> dict:
-    """The confirmed winner and whether its lead over the best MobileNet is more than
-    :data:`LEAD_IN_SPREADS` seed spreads, pooled over the confirmed architectures (else it
+    """The confirmed winner and whether its lead over the strongest rival (the best
+    confirmed MobileNet scaled to the budget) is more than :data:`LEAD_IN_SPREADS` seed
+    spreads, pooled over the confirmed architectures (else it
     is a tie, said plainly)."""
     candidates = [r for r in rows if r["kind"] == "candidate" and r["seeds"]]
     mobilenets = [r for r in rows if r["kind"] == "mobilenet" and r["seeds"]]
@@ -191,16 +178,19 @@ def verdict(rows: list[dict]) -> dict:
     out.update(best_mobilenet=best["label"], mobilenet_mean=best["mean"], lead=lead,
                noise=noise, beats_mobilenet=beats)
     if beats:
-        out["text"] = (f"{winner['label']} beats {best['label']}: {_pm(winner)} against "
+        out["text"] = (f"{winner['label']} beats the strongest rival, {best['label']}: "
+                       f"{_pm(winner)} against "
                        f"{_pm(best)}, a lead of {100 * lead:.2f} points, more than "
                        f"{LEAD_IN_SPREADS:g}x the pooled seed spread ({100 * noise:.2f})")
     elif lead > 0:
-        out["text"] = (f"{winner['label']} leads {best['label']} by {100 * lead:.2f} points "
+        out["text"] = (f"{winner['label']} leads the strongest rival, {best['label']}, by "
+                       f"{100 * lead:.2f} points "
                        f"({_pm(winner)} against {_pm(best)}), within the noise: under "
                        f"{LEAD_IN_SPREADS:g}x the pooled seed spread of {100 * noise:.2f}. "
                        "A tie.")
     else:
-        out["text"] = (f"{best['label']} is at least as good as the search's best: "
+        out["text"] = (f"the strongest rival, {best['label']}, is at least as good as the "
+                       "search's best: "
                        f"{_pm(best)} against {_pm(winner)} for {winner['label']}")
     return out
 

@@ -1,7 +1,8 @@
 """``mbnas search``: the run folder, its lock, and the three phases of a search.
 
-Phase 1 trains the references (canonical V1, V2 and V3-Large at width 1.0; by default
-those within the budget) under the search's protocol, without early stopping; phase 2
+Phase 1 trains the references (by default the rivals scaled to the budget,
+:mod:`mbnas.search.rivals`, that the search does not train as seed candidates) under
+the search's protocol, without early stopping; phase 2
 runs the search trials; phase 3 confirms the best (:mod:`mbnas.search.confirm`).  All
 go through Ray Tune (:mod:`mbnas.search.tune`) and are recorded in the run's Optuna
 study (:mod:`mbnas.search.study`), which is what a re-run resumes from.
@@ -23,8 +24,8 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from mbnas.arch.cost import count
-from mbnas.arch.encoding import encode
-from mbnas.arch.seeds import seed, with_overrides
+from mbnas.arch.encoding import encode, network_key
+from mbnas.arch.spec import Arch
 from mbnas.errors import MbnasError
 from mbnas.files import write_csv, write_json
 from mbnas.outcome import COLUMNS, Role, TrialRecord, pareto_front
@@ -36,6 +37,7 @@ from mbnas.search.confirm import (
     summarize,
     verdict,
 )
+from mbnas.search.rivals import MIN_WIDTH, canonical, scaled, scaled_seeds
 from mbnas.search.runs import weights_path
 from mbnas.search.settings import SearchSettings, check_name, keep_best
 from mbnas.search.space import SearchSpace, resolve_space
@@ -208,6 +210,7 @@ class SearchOutcome:
     confirmation: dict | None = None  # rows (mean ± spread per entry) and the verdict
     near_chance: str = ""  # why no winner is meaningful, when the protocol learned nothing
     proxy_noise: str = ""  # how far a one-seed proxy accuracy can be trusted
+    rivals: list[dict] = dataclasses.field(default_factory=list)  # rival_rows()
 
 
 def prepare(settings: SearchSettings) -> tuple[SearchSpace, str]:
@@ -256,10 +259,12 @@ def run_search(settings: SearchSettings, *, log=print) -> SearchOutcome:
                          f"(lock {run_dir / '.lock'}); wait for it or use another --name") \
             from None
     try:
+        widths = seed_widths(run_dir, settings, space)
         if not (run_dir / "run.json").exists():
             write_json(run_dir / "run.json", {
                 "name": settings.run_name, "created": time.strftime("%Y-%m-%d %H:%M:%S"),
-                "space": space.name, "fingerprint": fingerprint})
+                "space": space.name, "fingerprint": fingerprint, "seed_widths": widths})
+        space = space.with_widths(widths)
         study = RunStudy(run_dir / "study.db", space, budget=settings.budget,
                          objective=settings.objective, sampler=settings.sampler,
                          seed=settings.protocol.train.seed, resolution=settings.resolution,
@@ -277,6 +282,24 @@ def run_search(settings: SearchSettings, *, log=print) -> SearchOutcome:
         return _finish(settings, study, run_dir, interrupted, seeds, near_chance)
     finally:
         lock.release()
+
+
+def seed_widths(run_dir: Path, settings: SearchSettings, space: SearchSpace) -> list[float]:
+    """The widths a run adds to its space: its seeds' widths scaled to the budget, as
+    ``run.json`` recorded them when the run began (none for runs made before), so that a
+    resumed run samples from the same choices."""
+    path = run_dir / "run.json"
+    if path.exists():
+        widths = json.loads(path.read_text()).get("seed_widths", [])
+        if not isinstance(widths, list) or not all(
+                isinstance(w, (int, float)) and not isinstance(w, bool) and 0 < w <= 10
+                for w in widths):
+            raise MbnasError(f"{path}: seed_widths {widths!r} is damaged; move the run "
+                             "folder away or pick another --name")
+        return widths
+    return [a.width for _, a in scaled_seeds(space, settings.budget,
+                                             resolution=settings.resolution,
+                                             num_classes=settings.num_classes)]
 
 
 def trial_resources(settings: SearchSettings, resources: dict) -> tuple[float, float]:
@@ -353,14 +376,13 @@ def _run_phases(settings: SearchSettings, study, run_dir: Path, log) -> str:
         write_trials_csv(drop_weights(study, settings.keep_weights, run_dir),
                          run_dir / "trials.csv")
 
-    names, over = settings.reference_names()
-    refs = study.reference_source(
-        {n: with_overrides(seed(n), resolution=settings.resolution,
-                           num_classes=settings.num_classes) for n in names})
+    archs, over = reference_archs(settings, study.space)
+    refs = study.reference_source(archs)
     if over:
-        log(f"references over the {format_count(settings.budget)} budget, not trained: "
-            + ", ".join(f"{n} ({format_count(m)} MACs)" for n, m in over.items())
-            + " (--references names any to train)")
+        log(f"no rival from {', '.join(over)}: over the {format_count(settings.budget)} "
+            f"budget even at width {MIN_WIDTH:g}, the narrowest a rival takes ("
+            + ", ".join(f"{format_count(m)} MACs" for m in over.values())
+            + "); --references names any to train")
     if len(refs):
         slots, ref_protocol = fixed, fixed_protocol
         if per_core and len(refs) < per_core:  # fewer than the cores: share them out
@@ -401,6 +423,48 @@ def _run_phases(settings: SearchSettings, study, run_dir: Path, log) -> str:
     if settings.confirm.enabled:
         _confirm(settings, study, fixed_train, session, fixed, log)
     return ""
+
+
+def reference_archs(settings: SearchSettings, space: SearchSpace
+                    ) -> tuple[dict[str, Arch], dict[str, int]]:
+    """The references to train (name -> spec), and the rival families no width fits
+    (name -> MACs at :data:`~mbnas.search.rivals.MIN_WIDTH`).  By default the rivals
+    scaled to the budget that the search does not train already as seed candidates (the
+    default space holds V2 but not V1 by its paper's rules, nor V3-Large); named ones are
+    the canonical networks at width 1.0, whatever they cost."""
+    if settings.references is not None:
+        return {n: canonical(n, resolution=settings.resolution,
+                             num_classes=settings.num_classes)
+                for n in settings.references}, {}
+    rivals, over = scaled(settings.budget, resolution=settings.resolution,
+                          num_classes=settings.num_classes)
+    seeded = {network_key(encode(a)) for _, a in scaled_seeds(
+        space, settings.budget, resolution=settings.resolution,
+        num_classes=settings.num_classes)}
+    return {r.label: r.arch for r in rivals if network_key(encode(r.arch)) not in seeded}, over
+
+
+def rival_rows(settings: SearchSettings, rows: list[TrialRecord]) -> list[dict]:
+    """The rivals scaled to the budget, each with its proxy training in this run: the
+    search trial that trained the same network (a seed candidate), else its reference
+    (what ``best.json`` and the summary show beside the winner)."""
+    rivals, _ = scaled(settings.budget, resolution=settings.resolution,
+                       num_classes=settings.num_classes)
+    out = []
+    for rival in rivals:
+        key = network_key(encode(rival.arch))
+        trained = [r for r in rows if not r.is_reference and r.complete
+                   and network_key(r.arch) == key]
+        trained += [r for r in rows if r.is_reference and r.name == rival.label]
+        record = trained[0] if trained else None
+        out.append({"name": rival.name, "label": rival.label, "width": rival.width,
+                    "macs": rival.macs, "params": count(rival.arch).params,
+                    "arch": encode(rival.arch),
+                    "trained_as": (None if record is None else
+                                   f"reference {record.name}" if record.is_reference
+                                   else f"trial {record.number}"),
+                    "proxy_val_acc": record.val_acc if record else None})
+    return out
 
 
 def _near_chance(settings: SearchSettings, rows: list[TrialRecord], who: str = "") -> str:
@@ -485,6 +549,7 @@ def _finish(settings: SearchSettings, study, run_dir: Path, interrupted: list[in
     references = [r for r in rows if r.is_reference]
     front = study.pareto_front()
     proxy_noise = proxy_noise_note(settings.protocol)
+    rivals = rival_rows(settings, rows)
 
     def row(record: TrialRecord | None) -> dict | None:
         return record.to_row() if record else None
@@ -492,8 +557,9 @@ def _finish(settings: SearchSettings, study, run_dir: Path, interrupted: list[in
     best = {"budget": study.budget, "winner": row(winner), "proxy_winner": row(proxy_winner),
             "confirmation": confirmation, "near_chance": near_chance_why,
             "proxy_noise": proxy_noise, "proxy_spread": measured_spread(settings.protocol),
+            "rivals": rivals,
             "references": [r.to_row() for r in references],
             "pareto_front": [r.to_row() for r in front]}
     write_json(run_dir / "best.json", best)
     return SearchOutcome(run_dir, winner, references, front, rows, interrupted, seeds,
-                         confirmation, near_chance_why, proxy_noise)
+                         confirmation, near_chance_why, proxy_noise, rivals)

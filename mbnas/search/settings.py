@@ -10,8 +10,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mbnas.arch.cost import count
-from mbnas.arch.seeds import REFERENCES, seed, with_overrides
 from mbnas.arch.spec import NUM_CLASSES
 from mbnas.errors import MbnasError
 from mbnas.search.confirm import NOISE, ConfirmSettings
@@ -53,9 +51,9 @@ class SearchSettings:
     early_stopping: bool = False
     runs_dir: Path = Path("runs")
     faults: dict[int, str] = field(default_factory=dict)
-    # None: those of REFERENCES that fit the budget (a network the budget rules out says
-    # nothing about the choice the search makes); the widest V1 and V2 that fit are
-    # candidates already, and the confirmation retrains them.
+    # None: the rivals scaled to the budget (mbnas.search.rivals) that are not seed
+    # candidates already (mbnas.search.run.reference_archs); named: those seeds at width
+    # 1.0, whatever they cost.
     references: tuple[str, ...] | None = None
     keep_weights: str = KEEP_WEIGHTS
     confirm: ConfirmSettings = field(default_factory=ConfirmSettings)
@@ -79,17 +77,6 @@ class SearchSettings:
         if self.concurrency < 1:
             raise MbnasError(f"--concurrency: {self.concurrency} must be at least 1")
         keep_best(self.keep_weights)
-
-    def reference_names(self) -> tuple[tuple[str, ...], dict[str, int]]:
-        """The references to train, and those of the default left out as over budget
-        (name -> MACs at the search's resolution)."""
-        if self.references is not None:
-            return self.references, {}
-        macs = {n: count(with_overrides(seed(n), resolution=self.resolution,
-                                        num_classes=self.num_classes)).macs
-                for n in REFERENCES}
-        return (tuple(n for n in REFERENCES if macs[n] <= self.budget),
-                {n: m for n, m in macs.items() if m > self.budget})
 
     @property
     def run_name(self) -> str:

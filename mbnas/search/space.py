@@ -12,6 +12,7 @@ a time, until it fits, so sampling never has to loop.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections.abc import Callable, Sequence
@@ -100,6 +101,13 @@ class SearchSpace:
     output_stride: int
     stride_patterns: tuple[str, ...]
     seeds: tuple[tuple[str, str], ...] = ()  # (name, encoding) pairs, members of the space
+
+    def with_widths(self, widths) -> SearchSpace:
+        """This space with ``widths`` added to its width choices (a run adds its seeds'
+        widths scaled to the budget, so that they are members), in ascending order after
+        the file's own."""
+        extra = sorted(set(widths) - set(self.width))
+        return dataclasses.replace(self, width=self.width + tuple(extra)) if extra else self
 
     # --- sampling -------------------------------------------------------------
 

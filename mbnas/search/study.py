@@ -14,7 +14,6 @@ costs at most two samples: sampling never loops.
 
 from __future__ import annotations
 
-import functools
 import math
 import warnings
 from dataclasses import dataclass
@@ -24,9 +23,9 @@ import optuna
 from optuna.trial import TrialState
 
 from mbnas.arch.cost import count
-from mbnas.arch.encoding import decode, encode
+from mbnas.arch.encoding import decode, encode, network_key
 from mbnas.arch.seeds import with_overrides
-from mbnas.arch.spec import NUM_CLASSES, Arch, resolve
+from mbnas.arch.spec import NUM_CLASSES, Arch
 from mbnas.errors import MbnasError
 from mbnas.outcome import (
     Exhausted,
@@ -152,13 +151,23 @@ class RunStudy:
         return [t.number for t in stale]
 
     def enqueue_seeds(self) -> list[str]:
-        """Once per run: the widest variant of each space seed that fits the budget."""
+        """Once per run: each space seed scaled to the budget (:mod:`mbnas.search.rivals`),
+        at the largest width that fits where the run's space holds it (a run adds it:
+        :meth:`SearchSpace.with_widths`), else at the widest of the space's widths that
+        fits."""
+        from mbnas.search.rivals import scaled_seeds
+
         if self.study.user_attrs.get("seeds_enqueued"):
             return []
+        scaled = dict(scaled_seeds(self.space, self.budget, resolution=self.resolution,
+                                   num_classes=self.num_classes))
         queued = []
         for name, text in self.space.seeds:
             base = decode(text)
-            for width in sorted(self.space.width, reverse=True):
+            widths = sorted(self.space.width, reverse=True)
+            if name in scaled and scaled[name].width in self.space.width:
+                widths = [scaled[name].width]
+            for width in widths:
                 params = self.space.params_of(with_overrides(base, width=width))
                 if count(self.target(params)).macs <= self.budget:
                     role = role_text(Role.SEED, seed=f"{name} x{width:g}")
@@ -390,16 +399,6 @@ class References(FixedList):
         self.run.add_reference(c.name, c.arch, status=status, val_acc=val_acc, epochs=epochs,
                                seconds=seconds, error=error, checkpoint=checkpoint,
                                train_seconds=train_seconds)
-
-
-@functools.lru_cache(maxsize=4096)
-def network_key(encoding: str) -> tuple:
-    """What identifies the network a spec builds: its resolved blocks (channels after the
-    width multiplier and rounding; block names aside, so a stage split in two is the same
-    network), the fully connected layers, resolution and classes."""
-    net = resolve(decode(encoding))
-    return (tuple(b[1:] for b in net.blocks), net.fcs(), net.fc_activation,
-            net.arch.resolution)
 
 
 _STATES = {TrialState.COMPLETE: Status.COMPLETE, TrialState.PRUNED: Status.STOPPED,
