@@ -80,6 +80,8 @@ def test_the_winner_is_confirmed_at_several_seeds_beside_the_rivals(tmp_path):
     assert "±" in result.stdout and verdict["text"] in result.stdout
     shown = run("show", str(tmp_path / "c"))
     assert shown.returncode == 0 and verdict["text"] in shown.stdout
+    assert "rivals: the MobileNets scaled to the 6.0M budget" in shown.stdout
+    assert all(f"  {label}: " in shown.stdout for label in labels)
 
     # Nothing new to do: a rerun trains nothing and reports the same.
     again = run(*search_args(tmp_path, "c", 3, *CONFIRM, confirm=True))

@@ -127,6 +127,8 @@ def test_a_run_that_cannot_be_resumed_is_refused_with_nothing_deleted(runs, dama
     (b'{"budget": 6000000, "winner": null, "references": [{"state": "complete", '
      b'"arch": 5}]}', "references: arch 5 is not text"),
     (b'{"budget": 6000000, "confirmation": {"rows": []}}', "protocol"),
+    (b'{"budget": 6000000, "rivals": [{"label": "mobilenet_v2 x0.98", "width": "wide", '
+     b'"macs": 1}]}', "rivals: mobilenet_v2 x0.98: width is not a number"),
 ])
 @pytest.mark.parametrize("command", ["show", "export"])
 def test_a_damaged_best_json_is_one_line(runs, tmp_path, content, needle, command):

@@ -163,7 +163,17 @@ def show(run: str | Path) -> str:
     if best.get("proxy_noise"):  # runs before it was recorded have none
         parts += [best["proxy_noise"], ""]
     parts += [_weights_line(rows), ""]
+    if best["rivals"]:
+        parts.append(f"rivals: the MobileNets scaled to the {format_count(best['budget'])} "
+                     "budget (V1, V2 and V3-Large at the largest width whose MACs fit)")
+    for r in best["rivals"]:
+        acc = ("not trained under the proxy" if r.get("proxy_val_acc") is None
+               else f"proxy {100 * r['proxy_val_acc']:.2f}% ({r.get('trained_as')})")
+        parts.append(f"  {r['label']}: {format_count(r['macs'])} MACs, {acc}")
+    rivals = {r["label"] for r in best["rivals"]}
     for r in best.get("references", []):
+        if r.name in rivals:
+            continue
         acc = f"{100 * r.val_acc:.2f}%" if r.complete else r.state.value
         parts.append(f"reference {r.name}: {acc} at {format_count(r.macs)} MACs "
                      f"(same protocol; references are never the winner)")

@@ -126,7 +126,26 @@ def _checked_best(data) -> dict:
             raise ValueError(f"{key} is not text")
     if data.get("confirmation") is not None:
         _check_confirmation(data["confirmation"])
+    out["rivals"] = _checked_rivals(data.get("rivals", []))  # none in runs before issue 20
     return out
+
+
+def _checked_rivals(rivals) -> list[dict]:
+    """best.json's rivals: label, width, MACs and the proxy accuracy where trained."""
+    if not isinstance(rivals, list):
+        raise ValueError("rivals is not a list")
+    for r in rivals:
+        if not isinstance(r, dict) or not isinstance(r.get("label"), str):
+            raise ValueError("rivals: an entry has no label")
+        for key in ("width", "macs"):
+            if isinstance(r.get(key), bool) or not isinstance(r.get(key), (int, float)):
+                raise ValueError(f"rivals: {r['label']}: {key} is not a number")
+        acc = r.get("proxy_val_acc")
+        if acc is not None and (isinstance(acc, bool) or not isinstance(acc, (int, float))):
+            raise ValueError(f"rivals: {r['label']}: proxy_val_acc is not a number")
+        if not isinstance(r.get("trained_as") or "", str):
+            raise ValueError(f"rivals: {r['label']}: trained_as is not text")
+    return rivals
 
 
 def _record(row, where: str) -> TrialRecord:
