@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> None:
             f"{100 * row['proxy_val_acc']:.2f}% proxy, {row['macs'] / 1e6:.1f}M MACs, "
             f"{row['minutes']} min")
 
-    # One training per distinct network and seed: the rivals first, then the winners.
+    # One training per distinct network and seed.
     networks: dict[tuple, tuple[str, str]] = {}
     for label, arch in rivals.items():
         networks.setdefault(network_key(arch), (label, arch))
@@ -230,7 +230,8 @@ def main(argv: list[str] | None = None) -> None:
     for s in searches:  # a winner that is another search's winner shares its trainings
         s["network"] = networks[network_key(s["arch"])][0]
     write_rows(args.out / "searches.csv", searches)
-    jobs = [(label, arch, seed) for label, arch in networks.values() for seed in seeds]
+    # Seed by seed, so that a run cut short has every network at its first seeds.
+    jobs = [(label, arch, seed) for seed in seeds for label, arch in networks.values()]
     log(f"retraining {len(networks)} networks at {len(seeds)} seeds ({len(jobs)} trainings, "
         f"{args.subset:,} images x {args.epochs} epochs, {args.jobs} at a time)")
     retrains: list[dict] = []

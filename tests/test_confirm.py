@@ -75,7 +75,9 @@ def test_a_lead_counts_only_beyond_twice_the_spread():
     tie = verdict(summarize(e, {"trial-1": [0.90, 0.86], "mobilenet_v2-x1": [0.85, 0.86]}))
     assert not tie["beats_mobilenet"] and "within the noise" in tie["text"]
     worse = verdict(summarize(e, {"trial-1": [0.80, 0.80], "mobilenet_v2-x1": [0.85, 0.86]}))
-    assert not worse["beats_mobilenet"] and "at least as good" in worse["text"]
+    assert not worse["beats_mobilenet"] and "rival, mobilenet_v2 x1, beats" in worse["text"]
+    behind = verdict(summarize(e, {"trial-1": [0.84, 0.86], "mobilenet_v2-x1": [0.85, 0.86]}))
+    assert "at least as good" in behind["text"] and "A tie." in behind["text"]
 
 
 def test_near_chance():
@@ -148,7 +150,7 @@ def test_the_verdict_is_against_the_strongest_rival():
     v = verdict(summarize(e, {"trial-1": [0.90, 0.90], "mobilenet_v1-x0.72": [0.80, 0.80],
                               "mobilenet_v3_large-x1.16": [0.91, 0.91]}))
     assert v["best_mobilenet"] == "mobilenet_v3_large x1.16" and v["lead"] < 0
-    assert v["text"].startswith("the strongest rival, mobilenet_v3_large x1.16, is at least")
+    assert v["text"].startswith("the strongest rival, mobilenet_v3_large x1.16, beats")
 
 
 def test_the_noise_is_pooled_over_every_confirmed_architecture():

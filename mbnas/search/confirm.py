@@ -188,10 +188,18 @@ def verdict(rows: list[dict]) -> dict:
                        f"({_pm(winner)} against {_pm(best)}), within the noise: under "
                        f"{LEAD_IN_SPREADS:g}x the pooled seed spread of {100 * noise:.2f}. "
                        "A tie.")
+    elif -lead > LEAD_IN_SPREADS * noise:
+        out["text"] = (f"the strongest rival, {best['label']}, beats the search's best: "
+                       f"{_pm(best)} against {_pm(winner)} for {winner['label']}, "
+                       f"{-100 * lead:.2f} points ahead, more than {LEAD_IN_SPREADS:g}x the "
+                       f"pooled seed spread ({100 * noise:.2f}); the search found nothing "
+                       "better than that MobileNet")
     else:
         out["text"] = (f"the strongest rival, {best['label']}, is at least as good as the "
                        "search's best: "
-                       f"{_pm(best)} against {_pm(winner)} for {winner['label']}")
+                       f"{_pm(best)} against {_pm(winner)} for {winner['label']}, within "
+                       f"{LEAD_IN_SPREADS:g}x the pooled seed spread of {100 * noise:.2f}. "
+                       "A tie.")
     return out
 
 
