@@ -80,10 +80,14 @@ def run_search(work: Path, sampler: str, seed: int, args) -> dict:
                          f"{work / (name + '.log')}")
     best = json.loads((work / "runs" / name / "best.json").read_text())
     winner = best["proxy_winner"]  # (a run that was confirmed before names its winner too)
+    with (work / "runs" / name / "trials.csv").open(newline="") as f:
+        trials = [r for r in csv.DictReader(f) if r["number"]]  # not the references
     return {"search": name, "sampler": sampler, "seed": seed, "winner": winner["number"],
             "role": winner.get("role", ""), "arch": winner["arch"], "macs": winner["macs"],
             "proxy_val_acc": winner["val_acc"],
-            "minutes": round((time.monotonic() - started) / 60, 1)}
+            # the trials' own wall time (a resumed search's earlier sessions included)
+            "trial_minutes": round(sum(float(r["seconds"] or 0) for r in trials) / 60, 1),
+            "this_session_minutes": round((time.monotonic() - started) / 60, 1)}
 
 
 def train(work: Path, key: str, arch: str, seed: int, args) -> dict:
@@ -219,7 +223,7 @@ def main(argv: list[str] | None = None) -> None:
         write_rows(args.out / "searches.csv", searches)
         log(f"  winner trial {row['winner']} ({row['role'] or 'search'}): "
             f"{100 * row['proxy_val_acc']:.2f}% proxy, {row['macs'] / 1e6:.1f}M MACs, "
-            f"{row['minutes']} min")
+            f"trials {row['trial_minutes']} min")
 
     # One training per distinct network and seed.
     networks: dict[tuple, tuple[str, str]] = {}
