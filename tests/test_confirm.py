@@ -108,7 +108,7 @@ def test_the_confirmation_protocol_and_its_checks():
     base = Protocol()
     p = ConfirmSettings(epoch_factor=2).protocol(base, 1)
     assert p.train.epochs == 2 * base.train.epochs and p.train.seed != base.train.seed
-    assert ConfirmSettings().protocol(base, 0).train.epochs == 5  # 1.5 x 3, rounded up
+    assert ConfirmSettings().protocol(base, 0).train.epochs == 4  # 4/3 x 3
     assert p.subset == base.subset and p.val_size == base.val_size
     with pytest.raises(MbnasError, match="--confirm-seeds: 1 is not allowed"):
         ConfirmSettings(seeds=1)

@@ -93,16 +93,24 @@ def test_a_local_search_on_cuda_without_a_gpu_is_refused_before_any_file(tmp_pat
 ])
 def test_default_references_are_the_rivals_the_search_does_not_train_already(
         budget, resolution, trained):
+    from mbnas.search.confirm import ConfirmSettings
     from mbnas.search.run import reference_archs
     from mbnas.search.space import resolve_space
 
-    settings = SearchSettings(budget=budget, resolution=resolution)
+    # Without a confirmation the references are the search's only figures for the rivals.
+    settings = SearchSettings(budget=budget, resolution=resolution,
+                              confirm=ConfirmSettings(top=0))
     archs, over = reference_archs(settings, resolve_space(None))
     assert tuple(archs) == trained
     assert all(count(a).macs <= budget for a in archs.values())
     assert all(a.resolution == (resolution or 224) for a in archs.values())
     assert (set(over) == {"mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large"}) == (not trained)
     assert all(macs > budget for macs in over.values())
+    # With one (the default) the confirmation retrains every rival at a higher fidelity,
+    # so no proxy figure is spent on them first; the rivals over the budget still say so.
+    archs, over_confirmed = reference_archs(SearchSettings(budget=budget, resolution=resolution),
+                                            resolve_space(None))
+    assert archs == {} and over_confirmed == over
     named = ("mobilenet_v1",)  # named ones are the canonical networks, whatever they cost
     archs, over = reference_archs(SearchSettings(budget=budget, references=named),
                                   resolve_space(None))

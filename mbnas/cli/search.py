@@ -177,8 +177,8 @@ def add_parser(sub) -> None:
     c.add_argument("--confirm-seeds", type=int_at_least(2), default=ConfirmSettings.seeds,
                    help=f"seeds per architecture (default {ConfirmSettings.seeds})")
     c.add_argument("--confirm-epochs", type=positive_int,
-                   help=f"epochs (default {ConfirmSettings.epoch_factor:g}x --epochs, "
-                        "rounded up)")
+                   help=f"epochs (default {ConfirmSettings.epoch_factor:.3g}x --epochs, "
+                        "rounded up: 4 for the default 3)")
     c.add_argument("--confirm-subset", type=positive_int,
                    help="training images (default: the search's --subset)")
     c.add_argument("--no-confirm", action="store_true",

@@ -41,16 +41,17 @@ class ConfirmSettings:
     """How the confirmation retrains: ``top`` search candidates (0: no confirmation) and
     the widest MobileNets, at ``seeds`` seeds, with ``epochs`` and ``subset`` training
     images (None: ``epoch_factor`` / ``subset_factor`` times the search protocol's, rounded
-    up).  The default 1.5x the epochs (3 -> 5), 1 candidate and 2 seeds keep the quick
-    start within 20 minutes on 2 cores: confirming 2 candidates took 10 min 11 s to
-    10 min 24 s of a 21.5-23.5-minute search (bench/quickstart/).  The one candidate is
-    the search's answer; the confirmation says whether it beats the MobileNets."""
+    up).  The default 4/3 the epochs (3 -> 4), 1 candidate and 2 seeds are what fits the
+    quick start's 20 minutes on 2 cores beside the three rivals scaled to the budget: at
+    1.5x (5 epochs) the confirmation of the winner and the three rivals alone takes ~11.5
+    minutes there (bench/quickstart/scaled-rivals/).  The one candidate is the search's
+    answer; the confirmation says whether it beats the MobileNets."""
 
     top: int = 1
     seeds: int = 2
     epochs: int | None = None
     subset: int | None = None
-    epoch_factor: float = 1.5
+    epoch_factor: float = 4 / 3
     subset_factor: int = 1
 
     def __post_init__(self) -> None:
@@ -73,8 +74,8 @@ class ConfirmSettings:
         search's, so no confirmation repeats a search training)."""
         subset = self.subset or (search.subset * self.subset_factor if search.subset else None)
         train = dataclasses.replace(search.train,
-                                    epochs=self.epochs or math.ceil(search.train.epochs
-                                                                   * self.epoch_factor),
+                                    epochs=self.epochs or math.ceil(round(
+                                        search.train.epochs * self.epoch_factor, 6)),
                                     seed=search.train.seed + 1000 + seed_index)
         return dataclasses.replace(search, subset=subset, train=train)
 
