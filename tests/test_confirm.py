@@ -141,6 +141,10 @@ def test_a_mobilenet_that_is_a_candidate_is_confirmed_once():
     v = verdict(summary)
     assert v["winner"] == "trial 1" and not v["beats_mobilenet"]
     assert "is mobilenet_v2 x0.98 itself" in v["text"]
+    # ... and says how that rival stands against the next one: 85.5% against 83.5%, more
+    # than twice the spread pooled over the five (0.45 points).
+    assert ("; trial 1 beats the next rival, mobilenet_v3_large x1.16: 85.50 ± 0.71% "
+            "against 83.50 ± 0.71%, a lead of 2.00 points") in v["text"]
 
 
 def test_the_verdict_is_against_the_strongest_rival():

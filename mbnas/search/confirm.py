@@ -172,36 +172,48 @@ def verdict(rows: list[dict]) -> dict:
         out.update(best_mobilenet=best["label"], mobilenet_mean=best["mean"], lead=0.0,
                    noise=noise, beats_mobilenet=False)
         out["text"] = (f"the search's best, {winner['label']}, is {best['label']} itself: "
-                       f"{_pm(winner)}")
+                       f"{_pm(winner)}; it found nothing better than that rival")
+        others = [r for r in mobilenets if r is not best and r.get("same_as") != winner["label"]]
+        if others:  # how that rival stands against the next one
+            runner_up = max(others, key=lambda r: r["mean"])
+            out["text"] += "; " + _graded(winner, runner_up,
+                                          winner["mean"] - runner_up["mean"], noise,
+                                          who="the next rival")
         return out
     lead = winner["mean"] - best["mean"]
     beats = lead > LEAD_IN_SPREADS * noise
     out.update(best_mobilenet=best["label"], mobilenet_mean=best["mean"], lead=lead,
                noise=noise, beats_mobilenet=beats)
-    if beats:
-        out["text"] = (f"{winner['label']} beats the strongest rival, {best['label']}: "
-                       f"{_pm(winner)} against "
-                       f"{_pm(best)}, a lead of {100 * lead:.2f} points, more than "
-                       f"{LEAD_IN_SPREADS:g}x the pooled seed spread ({100 * noise:.2f})")
-    elif lead > 0:
-        out["text"] = (f"{winner['label']} leads the strongest rival, {best['label']}, by "
-                       f"{100 * lead:.2f} points "
-                       f"({_pm(winner)} against {_pm(best)}), within the noise: under "
-                       f"{LEAD_IN_SPREADS:g}x the pooled seed spread of {100 * noise:.2f}. "
-                       "A tie.")
-    elif -lead > LEAD_IN_SPREADS * noise:
-        out["text"] = (f"the strongest rival, {best['label']}, beats the search's best: "
-                       f"{_pm(best)} against {_pm(winner)} for {winner['label']}, "
-                       f"{-100 * lead:.2f} points ahead, more than {LEAD_IN_SPREADS:g}x the "
-                       f"pooled seed spread ({100 * noise:.2f}); the search found nothing "
-                       "better than that MobileNet")
-    else:
-        out["text"] = (f"the strongest rival, {best['label']}, is at least as good as the "
-                       "search's best: "
-                       f"{_pm(best)} against {_pm(winner)} for {winner['label']}, within "
-                       f"{LEAD_IN_SPREADS:g}x the pooled seed spread of {100 * noise:.2f}. "
-                       "A tie.")
+    out["text"] = _graded(winner, best, lead, noise)
     return out
+
+
+def _graded(winner: dict, best: dict, lead: float, noise: float,
+            who: str = "the strongest rival") -> str:
+    """How ``winner`` stands against the rival ``best``: a lead (either way) beyond
+    :data:`LEAD_IN_SPREADS` pooled seed spreads, or a tie."""
+    if lead > LEAD_IN_SPREADS * noise:
+        return (f"{winner['label']} beats {who}, {best['label']}: "
+                f"{_pm(winner)} against "
+                f"{_pm(best)}, a lead of {100 * lead:.2f} points, more than "
+                f"{LEAD_IN_SPREADS:g}x the pooled seed spread ({100 * noise:.2f})")
+    if lead > 0:
+        return (f"{winner['label']} leads {who}, {best['label']}, by "
+                f"{100 * lead:.2f} points "
+                f"({_pm(winner)} against {_pm(best)}), within the noise: under "
+                f"{LEAD_IN_SPREADS:g}x the pooled seed spread of {100 * noise:.2f}. "
+                "A tie.")
+    if -lead > LEAD_IN_SPREADS * noise:
+        return (f"{who}, {best['label']}, beats the search's best: "
+                f"{_pm(best)} against {_pm(winner)} for {winner['label']}, "
+                f"{-100 * lead:.2f} points ahead, more than {LEAD_IN_SPREADS:g}x the "
+                f"pooled seed spread ({100 * noise:.2f}); the search found nothing "
+                "better than that MobileNet")
+    return (f"{who}, {best['label']}, is at least as good as the "
+            "search's best: "
+            f"{_pm(best)} against {_pm(winner)} for {winner['label']}, within "
+            f"{LEAD_IN_SPREADS:g}x the pooled seed spread of {100 * noise:.2f}. "
+            "A tie.")
 
 
 def measured_spread(protocol: Protocol) -> float | None:
