@@ -119,6 +119,18 @@ class TrialRecord:
     weights: str = ""  # "kept", why they were not kept, or "" (never trained to the end)
     origin: int | None = None  # the trial a repair, rerun or repeat comes from
     seed: str = ""  # a seed candidate's name and width, e.g. "mobilenet_v2 x0.75"
+    # Its price by the metrics other than MACs and parameters that the run's budget names
+    # (mbnas.costs): ((field, value), ...), e.g. (("latency_ms", 14.2),).
+    costs: tuple[tuple[str, float], ...] = ()
+
+    def cost(self, metric: str) -> float:
+        """Its price by the metric named ``metric`` (``macs``, ``params`` or one of
+        ``costs``); NaN where it was not priced by it."""
+        if metric in ("macs", "params"):
+            return getattr(self, metric)
+        from mbnas.costs import metric as known
+
+        return dict(self.costs).get(known(metric).field, math.nan)
 
     @property
     def label(self) -> str:
@@ -147,6 +159,7 @@ class TrialRecord:
     def to_row(self) -> dict:
         """The ``trials.csv`` row (and ``best.json`` entry): plain values, the role as text."""
         row = {f: getattr(self, f) for f in COLUMNS}
+        row.update(self.costs)
         row["number"] = "" if self.number is None else self.number
         row["role"] = self.role_text
         row["state"] = self.state.value
@@ -175,7 +188,11 @@ class TrialRecord:
             return value
 
         role, origin, seed = parse_role(text("role", "search"))
-        return cls(number=number("number", default=None), name=text("name"),
+        from mbnas.costs import metrics
+
+        costs = tuple((m.field, number(m.field, float)) for m in metrics()
+                      if m.field not in COLUMNS and row.get(m.field) not in ("", None, "nan"))
+        return cls(number=number("number", default=None), name=text("name"), costs=costs,
                    role=role, origin=origin, seed=seed, state=Status(row["state"]),
                    arch=text("arch"), macs=number("macs"), params=number("params"),
                    val_acc=number("val_acc", float, math.nan), epochs=number("epochs"),
@@ -189,11 +206,24 @@ COLUMNS = ("number", "name", "role", "state", "arch", "macs", "params", "val_acc
            "seconds", "train_seconds", "error", "checkpoint", "weights")
 
 
-def pareto_front(records: list[TrialRecord]) -> list[TrialRecord]:
-    """The completed ``records`` no other completed one beats on both accuracy and MACs
-    (ties on both kept once each), by MACs."""
-    done = [r for r in records if r.complete]
+def columns(records: list[TrialRecord]) -> tuple[str, ...]:
+    """``trials.csv``'s columns for ``records``: :data:`COLUMNS`, then each other cost
+    they were priced by, after ``params``."""
+    extra = []
+    for r in records:
+        extra += [f for f, _ in r.costs if f not in extra]
+    i = COLUMNS.index("params") + 1
+    return COLUMNS[:i] + tuple(extra) + COLUMNS[i:]
+
+
+def pareto_front(records: list[TrialRecord], metric: str = "macs") -> list[TrialRecord]:
+    """The completed ``records`` no other completed one beats on both accuracy and cost by
+    ``metric`` (ties on both kept once each), by that cost."""
+    done = [r for r in records if r.complete and not math.isnan(r.cost(metric))]
+
+    def point(r: TrialRecord) -> tuple[float, float]:
+        return r.val_acc, -r.cost(metric)
+
     return sorted((r for r in done if not any(
-        o.val_acc >= r.val_acc and o.macs <= r.macs
-        and (o.val_acc, -o.macs) != (r.val_acc, -r.macs) for o in done)),
-        key=lambda r: r.macs)
+        o.val_acc >= r.val_acc and o.cost(metric) <= r.cost(metric) and point(o) != point(r)
+        for o in done)), key=lambda r: r.cost(metric))

@@ -108,14 +108,19 @@ WIDTH_STEP = 0.001
 MAX_WIDTH = 10.0
 
 
-def widest_within(arch: Arch, budget: int) -> Arch | None:
-    """``arch`` at the largest width multiplier whose MACs fit ``budget`` (its channels
-    rounded by its own rule), written with as few decimals as give that network: what a
-    practitioner scales a MobileNet to without a search.  None when even the narrowest
-    width is over budget.  MACs grow with the width, step by rounding step, so a bisection
-    over thousandths finds it; the next wider network is over budget."""
+def widest_within(arch: Arch, budget) -> Arch | None:
+    """``arch`` at the largest width multiplier whose cost fits ``budget`` (MACs, or a
+    :class:`mbnas.costs.Budget`) with its channels rounded by its own rule, written with
+    as few decimals as give that network: what a practitioner scales a MobileNet to without
+    a search.  None when even the narrowest width is over budget.  Costs grow with the
+    width, step by rounding step, so a bisection over thousandths finds it; the next wider
+    network is over budget."""
+    from mbnas.costs import Budget
+
+    limits = budget if isinstance(budget, Budget) else Budget.of(macs=budget)
+
     def fits(k: int) -> bool:
-        return macs(dataclasses.replace(arch, width=k * WIDTH_STEP)) <= budget
+        return limits.fits(dataclasses.replace(arch, width=k * WIDTH_STEP))
 
     lo, hi = 1, round(MAX_WIDTH / WIDTH_STEP)
     if not fits(lo):
@@ -126,7 +131,7 @@ def widest_within(arch: Arch, budget: int) -> Arch | None:
         mid = (lo + hi) // 2
         lo, hi = (mid, hi) if fits(mid) else (lo, mid)
     best = dataclasses.replace(arch, width=round(lo * WIDTH_STEP, 3))
-    target = macs(best)
+    target = macs(best)  # the same MACs: the same channels, the same network
     for decimals in (1, 2):  # the shortest width that builds the same network
         width = round(int(lo * WIDTH_STEP * 10**decimals) / 10**decimals, decimals)
         if width > 0:

@@ -55,6 +55,40 @@ def budget_count(text: str) -> int:
         raise argparse.ArgumentTypeError(str(err).removeprefix("budget: ")) from None
 
 
+def budget_limit(text: str) -> tuple[str, float]:
+    """One ``--budget``: a count of MACs (``300M``) or ``METRIC=AMOUNT`` for any registered
+    cost metric (``params=3.5M``)."""
+    from mbnas.costs import metric, metrics
+
+    name, sep, amount = text.partition("=")
+    if not sep:
+        return "macs", float(budget_count(text))
+    try:
+        m = metric(name.strip())
+        value = m.parse(amount.strip())
+    except MbnasError as err:
+        raise argparse.ArgumentTypeError(
+            f"{str(err).removeprefix('budget: ')} (a budget is MACs, e.g. 300M, or "
+            f"METRIC=AMOUNT with METRIC one of {', '.join(x.name for x in metrics())})"
+        ) from None
+    if name.strip() == "macs":
+        value = float(round(value))
+    return m.name, float(value)
+
+
+def budget_of(limits: list[tuple[str, float]]):
+    """The ``--budget`` options as one budget: a number of MACs where that is all there is
+    (as every run has recorded it), else a :class:`mbnas.costs.Budget`."""
+    from mbnas.costs import Budget
+
+    if [n for n, _ in limits] == ["macs"]:
+        return int(limits[0][1])
+    try:
+        return Budget(tuple(limits))
+    except MbnasError as err:
+        raise MbnasError(f"--budget: {err}") from None
+
+
 def fraction(text: str) -> float:
     try:
         value = float(text)

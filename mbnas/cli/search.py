@@ -7,7 +7,8 @@ import sys
 
 from mbnas.cli._args import (
     add_protocol_arguments,
-    budget_count,
+    budget_limit,
+    budget_of,
     fraction,
     int_at_least,
     nonneg_int,
@@ -85,7 +86,9 @@ def _cmd_search(args: argparse.Namespace) -> int:
     from mbnas.search.settings import SearchSettings
 
     settings = SearchSettings(
-        budget=args.budget, name=args.name or "", space=args.space, trials=args.trials,
+        budget=budget_of(args.budget), pareto_metric=args.pareto_metric,
+        name=args.name or "", space=args.space,
+        trials=args.trials,
         objective=args.objective, sampler=args.sampler, resolution=args.resolution,
         num_classes=args.num_classes or SearchSettings.num_classes,
         protocol=protocol_from_args(args),
@@ -132,8 +135,10 @@ def add_parser(sub) -> None:
                        description="Optuna proposes architectures within a multiply-add "
                                    "budget; Ray Tune trains their proxies in parallel. "
                                    "Rerunning the same command resumes the run.")
-    p.add_argument("--budget", type=budget_count, required=True,
-                   help="MACs (papers' convention) on the target spec: 300M, 0.3G, 300e6")
+    p.add_argument("--budget", type=budget_limit, required=True, action="append",
+                   help="MACs (papers' convention) on the target spec: 300M, 0.3G, 300e6; "
+                        "or METRIC=AMOUNT for another cost (params=3.5M); repeat it for "
+                        "several limits at once")
     p.add_argument("--name", help="run name under --runs-dir (default search-<budget>)")
     p.add_argument("--runs-dir", default="runs", help="where runs live (default runs/)")
     p.add_argument("--space", help="search space: a .yaml file or a name under "
@@ -143,6 +148,9 @@ def add_parser(sub) -> None:
                         f"(default {SearchSettings.trials})")
     p.add_argument("--objective", choices=OBJECTIVES, default=SearchSettings.objective,
                    help="accuracy under the budget (default), or pareto: accuracy and MACs")
+    p.add_argument("--pareto-metric", default=SearchSettings.pareto_metric, metavar="METRIC",
+                   help="the cost --objective pareto trades accuracy against (default "
+                        f"{SearchSettings.pareto_metric}; params, or a registered metric)")
     p.add_argument("--sampler", choices=SAMPLERS, default=SearchSettings.sampler,
                    help=f"Optuna sampler (default {SearchSettings.sampler})")
     p.add_argument("--resolution", type=positive_int,

@@ -37,7 +37,7 @@ def _short(name: str) -> str:
     return name
 
 
-def draw(ax, rows: list[TrialRecord], budget: int, front: list[TrialRecord], *,
+def draw(ax, rows: list[TrialRecord], budget: int | None, front: list[TrialRecord], *,
          winner: TrialRecord | None = None, confirmation: dict | None = None,
          spread: float | None = None) -> None:
     """Accuracy against MACs on ``ax``: every proxy accuracy with the protocol's seed
@@ -78,8 +78,9 @@ def draw(ax, rows: list[TrialRecord], budget: int, front: list[TrialRecord], *,
         ax.annotate(f"{_short(row['label'])} confirmed: {100 * row['mean']:.1f} ± "
                     f"{100 * row['spread']:.1f}", (row["macs"] / 1e6, 100 * row["mean"]),
                     textcoords="offset points", xytext=(6, 4), fontsize=7, color="tab:green")
-    ax.axvline(budget / 1e6, color="gray", linestyle="--", linewidth=1,
-               label=f"budget {format_count(budget)}")
+    if budget is not None:  # a MAC limit (a budget of other costs only draws none)
+        ax.axvline(budget / 1e6, color="gray", linestyle="--", linewidth=1,
+                   label=f"budget {format_count(budget)}")
     ax.margins(x=0.1)
     ax.set_xlabel("multiply-adds, millions (target spec, papers' convention)")
     ax.set_ylabel("validation accuracy, %")
@@ -87,7 +88,7 @@ def draw(ax, rows: list[TrialRecord], budget: int, front: list[TrialRecord], *,
     ax.legend(loc="lower right", fontsize=8)
 
 
-def plot(rows: list[TrialRecord], budget: int, front: list[TrialRecord], path: Path,
+def plot(rows: list[TrialRecord], budget: int | None, front: list[TrialRecord], path: Path,
          **marks) -> Path:
     """:func:`draw` as a PNG at ``path``."""
     import matplotlib
@@ -133,6 +134,16 @@ def _count_line(rows: list[TrialRecord]) -> str:
     return line
 
 
+def _budget_text(budgets: dict) -> str:
+    """``300.0M MACs`` or ``300.0M MACs and 15.0 ms``; a metric this process does not know
+    (registered by another program) as its name."""
+    from mbnas.costs import metrics
+
+    known = {m.name: m for m in metrics()}
+    return " and ".join(f"{known[n].format(v)} {known[n].unit}" if n in known else f"{n} {v:g}"
+                        for n, v in budgets.items())
+
+
 def show(run: str | Path) -> str:
     """The text ``mbnas show`` prints; also writes ``accuracy_vs_macs.png`` in the run."""
     from mbnas.arch.cost import layer_costs
@@ -143,7 +154,8 @@ def show(run: str | Path) -> str:
     run = Path(run)
     rows = read_trials(run)
     best = read_best(run)
-    parts = [f"# {run}: {_count_line(rows)}, budget {format_count(best['budget'])} MACs", "",
+    budget = _budget_text(best["budgets"])
+    parts = [f"# {run}: {_count_line(rows)}, budget {budget}", "",
              markdown_table(trials_table(rows)), ""]
     winner = best.get("winner")
     confirmation = best.get("confirmation")
@@ -164,8 +176,8 @@ def show(run: str | Path) -> str:
         parts += [best["proxy_noise"], ""]
     parts += [_weights_line(rows), ""]
     if best["rivals"]:
-        parts.append(f"rivals: the MobileNets scaled to the {format_count(best['budget'])} "
-                     "budget (V1, V2 and V3-Large at the largest width whose MACs fit)")
+        parts.append(f"rivals: the MobileNets scaled to the {budget} budget (V1, V2 and "
+                     "V3-Large at the largest width that fits)")
     for r in best["rivals"]:
         acc = ("not trained under the proxy" if r.get("proxy_val_acc") is None
                else f"proxy {100 * r['proxy_val_acc']:.2f}% ({r.get('trained_as')})")

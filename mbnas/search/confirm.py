@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from mbnas.arch.cost import count
 from mbnas.arch.encoding import decode, network_key
 from mbnas.arch.spec import Arch
+from mbnas.costs import Budget
 from mbnas.errors import MbnasError
 from mbnas.outcome import TrialRecord
 from mbnas.search.rivals import scaled
@@ -97,7 +98,7 @@ class Entry:
         return (self.same_as or self.label).replace(" ", "-")
 
 
-def entries(rows: list[TrialRecord], settings: ConfirmSettings, budget: int, *,
+def entries(rows: list[TrialRecord], settings: ConfirmSettings, budget, *,
             resolution: int | None, num_classes: int) -> list[Entry]:
     """What to confirm: the ``top`` best search trials by proxy accuracy (distinct
     networks, within budget, trained to the end) and the rivals scaled to the budget
@@ -105,8 +106,10 @@ def entries(rows: list[TrialRecord], settings: ConfirmSettings, budget: int, *,
     rival that is one of those trials (the search starts from them) shares its
     trainings: no network is confirmed twice.  A rival's proxy accuracy is that of the
     search trial or reference that trained the same network."""
+    limits = budget if isinstance(budget, Budget) else Budget.of(macs=budget)
     done = [r for r in rows if r.complete and not math.isnan(r.val_acc)]
-    search = [r for r in done if not r.is_reference and r.macs <= budget]
+    search = [r for r in done if not r.is_reference
+              and all(r.cost(n) <= limit for n, limit in limits.limits)]
     search.sort(key=lambda r: (-r.val_acc, r.macs, r.number))
     picked, seen = [], set()
     for r in search:
@@ -118,7 +121,7 @@ def entries(rows: list[TrialRecord], settings: ConfirmSettings, budget: int, *,
     for r in [*search, *(r for r in done if r.is_reference)]:  # search trials first
         proxy.setdefault(network_key(r.arch), r.val_acc)
     candidates = {network_key(_encode(e.arch)): e.label for e in picked}
-    rivals, _ = scaled(budget, resolution=resolution, num_classes=num_classes)
+    rivals, _ = scaled(limits, resolution=resolution, num_classes=num_classes)
     for rival in rivals:
         key = network_key(_encode(rival.arch))
         picked.append(Entry(rival.label, "mobilenet", rival.arch, proxy.get(key, math.nan),

@@ -52,9 +52,10 @@ def canonical(name: str, *, resolution: int | None, num_classes: int) -> Arch:
     return with_overrides(seed(name), resolution=resolution, num_classes=num_classes)
 
 
-def scaled(budget: int, *, resolution: int | None, num_classes: int,
+def scaled(budget, *, resolution: int | None, num_classes: int,
            names: tuple[str, ...] = RIVALS) -> tuple[list[Rival], dict[str, int]]:
-    """The rivals at ``budget``, and those that do not fit even at :data:`MIN_WIDTH`
+    """The rivals at ``budget`` (MACs, or a :class:`mbnas.costs.Budget`: scaled by the
+    same metrics as the search), and those that do not fit even at :data:`MIN_WIDTH`
     (name -> their MACs there)."""
     rivals, over = [], {}
     for name in names:
@@ -67,7 +68,7 @@ def scaled(budget: int, *, resolution: int | None, num_classes: int,
     return rivals, over
 
 
-def scaled_seeds(space, budget: int, *, resolution: int | None,
+def scaled_seeds(space, budget, *, resolution: int | None,
                  num_classes: int) -> list[tuple[str, Arch]]:
     """The seeds of ``space`` (a :class:`~mbnas.search.space.SearchSpace`) each at the
     largest width whose MACs fit ``budget``, at the search's resolution and classes: the

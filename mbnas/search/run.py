@@ -28,7 +28,7 @@ from mbnas.arch.encoding import encode, network_key
 from mbnas.arch.spec import Arch
 from mbnas.errors import MbnasError
 from mbnas.files import write_csv, write_json
-from mbnas.outcome import COLUMNS, Role, TrialRecord, pareto_front
+from mbnas.outcome import Role, TrialRecord, columns, pareto_front
 from mbnas.search.confirm import (
     entries,
     measured_spread,
@@ -44,7 +44,8 @@ from mbnas.search.space import SearchSpace, resolve_space
 from mbnas.units import format_count
 
 
-def _weights_kept(rows: list[TrialRecord], policy: str, objective: str) -> set[str]:
+def _weights_kept(rows: list[TrialRecord], policy: str, objective: str,
+                  pareto_metric: str = "macs") -> set[str]:
     """The trial keys (``trial-7``, ``reference-NAME``) whose weights ``policy`` keeps."""
     best = keep_best(policy)
     done = [r for r in rows if r.complete and r.checkpoint]
@@ -57,7 +58,7 @@ def _weights_kept(rows: list[TrialRecord], policy: str, objective: str) -> set[s
     keep = {r.key for r in ranked[:best]}
     keep |= {r.key for r in done if r.role in (Role.REFERENCE, Role.SEED)}
     if objective == "pareto":
-        keep |= {r.key for r in pareto_front(search)}
+        keep |= {r.key for r in pareto_front(search, pareto_metric)}
     return keep
 
 
@@ -66,7 +67,7 @@ def drop_weights(study, policy: str, run_dir: Path) -> list[TrialRecord]:
     a crash leaves at worst a file that the next run deletes); the rows after it.  Only
     files inside ``run_dir`` are ever deleted (a copied run must not touch the original's)."""
     rows = study.rows()
-    keep = _weights_kept(rows, policy, study.objective)
+    keep = _weights_kept(rows, policy, study.objective, study.pareto_metric.name)
     drop = [r for r in rows if r.checkpoint and r.complete and r.key not in keep]
     if not drop:
         return rows
@@ -95,7 +96,10 @@ def _fingerprint(settings: SearchSettings, space_text: str) -> dict:
     train = dataclasses.asdict(settings.protocol.train)
     for key in ("device", "threads"):  # where it runs does not change what is measured
         train.pop(key)
-    return {"budget": settings.budget, "objective": settings.objective,
+    limits = settings.limits.limits
+    # A MAC budget is a number, as run.json has held it since the first runs.
+    budget = settings.macs_budget if [n for n, _ in limits] == ["macs"] else dict(limits)
+    return {"budget": budget, "objective": settings.objective,
             "sampler": settings.sampler, "resolution": settings.resolution,
             "num_classes": settings.num_classes,
             "space_sha256": hashlib.sha256(space_text.encode()).hexdigest()[:16],
@@ -103,7 +107,10 @@ def _fingerprint(settings: SearchSettings, space_text: str) -> dict:
             "val_size": settings.protocol.val_size, "train": train,
             # what a confirmation's figures mean (more candidates or seeds may be added)
             "confirm": {k: v for k, v in dataclasses.asdict(settings.confirm).items()
-                        if k not in ("top", "seeds")}}
+                        if k not in ("top", "seeds")},
+            # (only where it is not MACs, so that older runs resume)
+            **({"pareto_metric": settings.pareto_metric}
+               if settings.pareto_metric != "macs" else {})}
 
 
 def _check_settings(run_dir: Path, fingerprint: dict) -> None:
@@ -195,7 +202,7 @@ def check_agrees(run_dir: Path, rows: list[TrialRecord], log) -> None:
 
 
 def write_trials_csv(rows: list[TrialRecord], path: Path) -> None:
-    write_csv(path, [r.to_row() for r in rows], COLUMNS)
+    write_csv(path, [r.to_row() for r in rows], columns(rows))
 
 
 @dataclass
@@ -231,13 +238,17 @@ def prepare(settings: SearchSettings) -> tuple[SearchSpace, str]:
         from mbnas.training.trainer import pick_device
 
         pick_device("cuda")  # no GPU here: refused before the run folder is made
-    cheapest = space.cheapest(resolution=settings.resolution, num_classes=settings.num_classes)
-    cheapest_macs = count(cheapest).macs
-    if cheapest_macs > settings.budget:
-        raise MbnasError(
-            f"budget {format_count(settings.budget)} MACs is below the cheapest member of space "
-            f"{space.name!r}, which costs {format_count(cheapest_macs)} "
-            f"({cheapest_macs:,} MACs: {encode(cheapest)}); raise --budget or widen the space")
+    for m in settings.limits.metrics:
+        limit = settings.limits.limit(m.name)
+        cheapest = space.cheapest(resolution=settings.resolution,
+                                  num_classes=settings.num_classes, metric=m)
+        cost = m.price(cheapest)
+        if cost > limit:
+            exact = f"{cost:,} {m.unit}: " if m.name == "macs" else ""
+            raise MbnasError(
+                f"budget {m.format(limit)} {m.unit} is below the cheapest member of space "
+                f"{space.name!r}, which costs {m.format(cost)} ({exact}{encode(cheapest)}); "
+                "raise --budget or widen the space")
     return space, space_path.read_text()
 
 
@@ -265,12 +276,13 @@ def run_search(settings: SearchSettings, *, log=print) -> SearchOutcome:
                 "name": settings.run_name, "created": time.strftime("%Y-%m-%d %H:%M:%S"),
                 "space": space.name, "fingerprint": fingerprint, "seed_widths": widths})
         space = space.with_widths(widths)
-        study = RunStudy(run_dir / "study.db", space, budget=settings.budget,
+        study = RunStudy(run_dir / "study.db", space, budget=settings.limits,
                          objective=settings.objective, sampler=settings.sampler,
                          seed=settings.protocol.train.seed, resolution=settings.resolution,
-                         num_classes=settings.num_classes)
+                         num_classes=settings.num_classes,
+                         pareto_metric=settings.pareto_metric)
         check_agrees(run_dir, study.rows(), log)
-        log(f"mbnas search: run {run_dir}, budget {format_count(settings.budget)} MACs, "
+        log(f"mbnas search: run {run_dir}, budget {settings.limits.text()}, "
             f"{settings.trials} trials")
         interrupted = study.recover_interrupted()
         if interrupted:
@@ -297,7 +309,7 @@ def seed_widths(run_dir: Path, settings: SearchSettings, space: SearchSpace) -> 
             raise MbnasError(f"{path}: seed_widths {widths!r} is damaged; move the run "
                              "folder away or pick another --name")
         return widths
-    return [a.width for _, a in scaled_seeds(space, settings.budget,
+    return [a.width for _, a in scaled_seeds(space, settings.limits,
                                              resolution=settings.resolution,
                                              num_classes=settings.num_classes)]
 
@@ -379,7 +391,7 @@ def _run_phases(settings: SearchSettings, study, run_dir: Path, log) -> str:
     archs, over = reference_archs(settings, study.space)
     refs = study.reference_source(archs)
     if over:
-        log(f"no rival from {', '.join(over)}: over the {format_count(settings.budget)} "
+        log(f"no rival from {', '.join(over)}: over the {settings.limits.text()} "
             f"budget even at width {MIN_WIDTH:g}, the narrowest a rival takes ("
             + ", ".join(f"{format_count(m)} MACs" for m in over.values())
             + "); --references names any to train")
@@ -441,12 +453,12 @@ def reference_archs(settings: SearchSettings, space: SearchSpace
         return {n: canonical(n, resolution=settings.resolution,
                              num_classes=settings.num_classes)
                 for n in settings.references}, {}
-    rivals, over = scaled(settings.budget, resolution=settings.resolution,
+    rivals, over = scaled(settings.limits, resolution=settings.resolution,
                           num_classes=settings.num_classes)
     if settings.confirm.enabled:  # it retrains every rival, at a higher fidelity
         return {}, over
     seeded = {network_key(encode(a)) for _, a in scaled_seeds(
-        space, settings.budget, resolution=settings.resolution,
+        space, settings.limits, resolution=settings.resolution,
         num_classes=settings.num_classes)}
     return {r.label: r.arch for r in rivals if network_key(encode(r.arch)) not in seeded}, over
 
@@ -455,7 +467,7 @@ def rival_rows(settings: SearchSettings, rows: list[TrialRecord]) -> list[dict]:
     """The rivals scaled to the budget, each with its proxy training in this run: the
     search trial that trained the same network (a seed candidate), else its reference
     (what ``best.json`` and the summary show beside the winner)."""
-    rivals, _ = scaled(settings.budget, resolution=settings.resolution,
+    rivals, _ = scaled(settings.limits, resolution=settings.resolution,
                        num_classes=settings.num_classes)
     out = []
     for rival in rivals:
@@ -521,7 +533,7 @@ def _confirm(settings: SearchSettings, study, train, session: str, common: dict,
 
 
 def confirm_entries(settings: SearchSettings, rows: list[TrialRecord]):
-    return entries(rows, settings.confirm, settings.budget, resolution=settings.resolution,
+    return entries(rows, settings.confirm, settings.limits, resolution=settings.resolution,
                    num_classes=settings.num_classes)
 
 
@@ -561,7 +573,8 @@ def _finish(settings: SearchSettings, study, run_dir: Path, interrupted: list[in
     def row(record: TrialRecord | None) -> dict | None:
         return record.to_row() if record else None
 
-    best = {"budget": study.budget, "winner": row(winner), "proxy_winner": row(proxy_winner),
+    best = {"budget": study.budget, "budgets": dict(study.limits.limits),
+            "winner": row(winner), "proxy_winner": row(proxy_winner),
             "confirmation": confirmation, "near_chance": near_chance_why,
             "proxy_noise": proxy_noise, "proxy_spread": measured_spread(settings.protocol),
             "rivals": rivals,

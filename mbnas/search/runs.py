@@ -110,10 +110,17 @@ def _checked_best(data) -> dict:
     ValueError, TypeError or KeyError naming what is wrong."""
     if not isinstance(data, dict):
         raise ValueError(f"expected a JSON object, found {type(data).__name__}")
-    budget = data["budget"]
-    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+    budget = data["budget"]  # the MAC limit; None where the budget names other costs only
+    budgets = data.get("budgets", {"macs": budget})
+    if not isinstance(budgets, dict) or not budgets:
+        raise ValueError(f"budgets {budgets!r} is not an object of limits")
+    for name, limit in budgets.items():
+        if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not limit > 0:
+            raise ValueError(f"budgets: {name} {limit!r} is not a positive number")
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int)
+                               or budget < 1):
         raise ValueError(f"budget {budget!r} is not a positive integer")
-    out = dict(data)
+    out = dict(data, budgets=budgets)
     for key in ("winner", "proxy_winner"):
         out[key] = None if data.get(key) is None else _record(data[key], key)
     for key in ("references", "pareto_front"):

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mbnas.arch.spec import NUM_CLASSES
+from mbnas.costs import Budget, metric
 from mbnas.errors import MbnasError
 from mbnas.search.confirm import NOISE, ConfirmSettings
 from mbnas.training.protocol import Protocol
@@ -28,7 +29,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 @dataclass(frozen=True)
 class SearchSettings:
-    budget: int
+    budget: int | Budget  # MACs, or limits by any registered metrics (mbnas.costs)
     name: str = ""
     space: str | None = None
     # The quick start aims at 20 minutes on 2 cores: with the confirmation, 10 trials took
@@ -58,6 +59,7 @@ class SearchSettings:
     keep_weights: str = KEEP_WEIGHTS
     confirm: ConfirmSettings = field(default_factory=ConfirmSettings)
     noise: float = NOISE  # the protocol's seed spread, for the near-chance test
+    pareto_metric: str = "macs"  # what --objective pareto trades accuracy against
 
     def __post_init__(self) -> None:
         for what, value, allowed in (("objective", self.objective, OBJECTIVES),
@@ -70,28 +72,52 @@ class SearchSettings:
         if self.trials > MAX_TRIALS:
             raise MbnasError(f"--trials: {self.trials:,} is more than {MAX_TRIALS:,}, the most "
                              "allowed (each trial trains a network)")
-        if self.budget > MAX_BUDGET:
-            raise MbnasError(f"--budget: {self.budget:.3g} MACs is more than "
+        macs = self.limits.limit("macs")
+        if macs is not None and macs > MAX_BUDGET:
+            raise MbnasError(f"--budget: {macs:.3g} MACs is more than "
                              f"{format_count(MAX_BUDGET, 0)}, the most allowed (MobileNetV2 1.4 "
                              "at 224 px costs 582M)")
+        metric(self.pareto_metric)  # known
         if self.concurrency < 1:
             raise MbnasError(f"--concurrency: {self.concurrency} must be at least 1")
         keep_best(self.keep_weights)
 
     @property
+    def limits(self) -> Budget:
+        """The budget as limits by metric (a number is a MAC budget)."""
+        return self.budget if isinstance(self.budget, Budget) else Budget.of(macs=self.budget)
+
+    @property
+    def macs_budget(self) -> int | None:
+        """The MAC limit, where the budget has one."""
+        macs = self.limits.limit("macs")
+        return None if macs is None else int(macs)
+
+    @property
     def run_name(self) -> str:
         if self.name:
             return self.name
-        if self.budget % 10**6:
-            return f"search-{self.budget}"
-        short = format_count(self.budget, 0)
-        if parse_count(short) != self.budget:  # 1.5G must not be named (and resumed) as 2G
-            short = f"{self.budget // 10**6}M"
-        return f"search-{short}"
+        parts = []
+        for name, limit in self.limits.limits:
+            if name == "macs":
+                parts.append(_macs_name(int(limit)))
+            else:
+                parts.append(metric(name).format(limit).replace(" ", ""))
+        return "search-" + "-".join(parts)
 
     @property
     def run_dir(self) -> Path:
         return self.runs_dir / self.run_name
+
+
+def _macs_name(budget: int) -> str:
+    """``300M``; a budget no short form gives back exactly, in full."""
+    if budget % 10**6:
+        return str(budget)
+    short = format_count(budget, 0)
+    if parse_count(short) != budget:  # 1.5G must not be named (and resumed) as 2G
+        short = f"{budget // 10**6}M"
+    return short
 
 
 def check_name(name: str) -> str:

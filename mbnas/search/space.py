@@ -19,7 +19,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from mbnas.arch.cost import macs as count_macs
 from mbnas.arch.encoding import decode
 from mbnas.arch.kinds import kind, stage_kinds
 from mbnas.arch.spec import (
@@ -34,6 +33,7 @@ from mbnas.arch.spec import (
     Stem,
 )
 from mbnas.arch.yamlfile import parse_yaml, read_text
+from mbnas.costs import MACS, Budget, Metric
 from mbnas.errors import MbnasError
 
 Choose = Callable[[str, Sequence], object]
@@ -236,11 +236,18 @@ class SearchSpace:
         return self.sample(lambda name, choices: params[name]
                            if params.get(name) in choices else choices[0])
 
-    def cheapest(self, *, resolution: int | None = None, num_classes: int = NUM_CLASSES) -> Arch:
-        """The member with the fewest MACs (exact: brute force over the few non-monotone
-        decisions, the smallest choice of every monotone one)."""
-        best: Arch | None = None
-        best_macs = math.inf
+    def cheapest(self, *, resolution: int | None = None, num_classes: int = NUM_CLASSES,
+                 metric: Metric = MACS) -> Arch:
+        """The member that costs least by ``metric`` (MACs: exact, by brute force over the
+        few non-monotone decisions and the smallest choice of every monotone one; another
+        metric, whose cost may hang on choices MACs ignore, such as the activation, then
+        takes each remaining choice at its cheapest, one decision at a time)."""
+        best: Params | None = None
+        best_cost = math.inf
+
+        def price(p: Params) -> float:
+            return metric.price(self.arch(p, resolution=resolution, num_classes=num_classes))
+
         monotone_min = {"width": min(self.width), "resolution": min(self.resolution),
                         "stem_channels": min(self.stem_channels),
                         "stem_kernel": min(self.stem_kernel)}
@@ -257,41 +264,51 @@ class SearchSpace:
             params = {**monotone_min, "strides": pattern, "head": head,
                       "activation": self.activation[0],
                       **{f"s{i}_block": b for i, b in enumerate(block, start=1)}}
-            arch = self.arch(params, resolution=resolution, num_classes=num_classes)
-            m = count_macs(arch)
-            if m < best_macs:
-                best, best_macs = arch, m
+            c = price(params)
+            if c < best_cost:
+                best, best_cost = params, c
         assert best is not None  # the product above is never empty
-        return best
+        if metric is not MACS:
+            for name, choices in self.decisions(best).items():
+                for choice in choices:
+                    trial = self.normalise(dict(best, **{name: choice}))
+                    c = price(trial)
+                    if c < best_cost:
+                        best, best_cost = trial, c
+        return self.arch(best, resolution=resolution, num_classes=num_classes)
 
-    def repair(self, params: Params, budget: int, *, resolution: int | None = None,
+    def repair(self, params: Params, budget: Budget | int, *, resolution: int | None = None,
                num_classes: int = NUM_CLASSES) -> Params:
-        """Walk ``params`` down until the architecture fits ``budget``.
+        """Walk ``params`` down until the architecture fits ``budget`` (a :class:`Budget`,
+        or a number of MACs).
 
         Each step changes one decision (a number to its neighbouring choice, a
         category to any other): to the change that alone brings the cost within budget
-        while removing the fewest MACs, or else to the one that removes the most.
-        Every step lowers the cost, so the walk ends; if even the cheapest member
-        does not fit, the caller should have refused the budget already.
+        while removing the least of it, or else to the one that removes the most (cost:
+        the largest of cost / limit over the budget's limits).  Every step lowers the
+        cost, so the walk ends; if even the cheapest member does not fit, the caller
+        should have refused the budget already.
         """
+        if not isinstance(budget, Budget):
+            budget = Budget.of(macs=budget)
         params = dict(params)
 
-        def cost(p: Params) -> int:
-            return count_macs(self.arch(p, resolution=resolution, num_classes=num_classes))
+        def load(p: Params) -> float:
+            return budget.load(self.arch(p, resolution=resolution, num_classes=num_classes))
 
-        current = cost(params)
-        while current > budget:
+        current = load(params)
+        while current > 1:
             moves = []
             for name, choices in self.decisions(params).items():
                 for choice in _neighbours(choices, params.get(name)):
                     trial = self.normalise(dict(params, **{name: choice}))
-                    c = cost(trial)
+                    c = load(trial)
                     if c < current:
                         moves.append((c, trial))
             if not moves:
                 raise MbnasError(f"no member of space {self.name!r} fits a budget of "
-                                 f"{budget:,} MACs")
-            fitting = [m for m in moves if m[0] <= budget]
+                                 f"{budget.text()}")
+            fitting = [m for m in moves if m[0] <= 1]
             current, params = (max(fitting, key=lambda m: m[0]) if fitting
                                else min(moves, key=lambda m: m[0]))
         return params

@@ -26,6 +26,7 @@ from mbnas.arch.cost import count
 from mbnas.arch.encoding import decode, encode, network_key
 from mbnas.arch.seeds import with_overrides
 from mbnas.arch.spec import NUM_CLASSES, Arch
+from mbnas.costs import Budget, metric, metrics
 from mbnas.errors import MbnasError
 from mbnas.outcome import (
     Exhausted,
@@ -42,7 +43,7 @@ from mbnas.search.settings import OBJECTIVES, SAMPLERS
 from mbnas.search.space import SearchSpace
 
 SEARCH, REFERENCES, CONFIRMATION = "search", "references", "confirmation"
-CONSTRAINT = "macs_over_budget"
+CONSTRAINT = "{}_over_budget"  # one per metric of the budget: macs_over_budget
 # Asks answered in a row from earlier trials before the space counts as exhausted.
 MAX_REPEATS = 20
 
@@ -88,16 +89,22 @@ def _sampler(name: str, seed: int | None, objective: str) -> optuna.samplers.Bas
 class RunStudy:
     """The search and reference studies of one run."""
 
-    def __init__(self, db: Path, space: SearchSpace, *, budget: int, objective: str = "accuracy",
+    def __init__(self, db: Path, space: SearchSpace, *, budget: int | Budget,
+                 objective: str = "accuracy",
                  sampler: str = "tpe", seed: int | None = 0, resolution: int | None = None,
-                 num_classes: int = NUM_CLASSES) -> None:
+                 num_classes: int = NUM_CLASSES, pareto_metric: str = "macs") -> None:
         if objective not in OBJECTIVES:
             raise MbnasError(f"objective: {objective!r} is not allowed; choose one of "
                              f"{', '.join(OBJECTIVES)}")
         if sampler not in SAMPLERS:
             raise MbnasError(f"sampler: {sampler!r} is not allowed; choose one of "
                              f"{', '.join(SAMPLERS)}")
-        self.space, self.budget, self.objective = space, budget, objective
+        self.space, self.objective = space, objective
+        self.pareto_metric = metric(pareto_metric)  # what --objective pareto trades off
+        # The limits; ``budget`` is the MAC limit where there is one (what best.json names).
+        self.limits = budget if isinstance(budget, Budget) else Budget.of(macs=budget)
+        macs = self.limits.limit("macs")
+        self.budget = None if macs is None else int(macs)
         self.resolution, self.num_classes = resolution, num_classes
         storage = optuna.storages.RDBStorage(
             f"sqlite:///{db}", engine_kwargs={"connect_args": {"timeout": 60}})
@@ -159,7 +166,7 @@ class RunStudy:
 
         if self.study.user_attrs.get("seeds_enqueued"):
             return []
-        scaled = dict(scaled_seeds(self.space, self.budget, resolution=self.resolution,
+        scaled = dict(scaled_seeds(self.space, self.limits, resolution=self.resolution,
                                    num_classes=self.num_classes))
         queued = []
         for name, text in self.space.seeds:
@@ -169,7 +176,7 @@ class RunStudy:
                 widths = [scaled[name].width]
             for width in widths:
                 params = self.space.params_of(with_overrides(base, width=width))
-                if count(self.target(params)).macs <= self.budget:
+                if self.limits.fits(self.target(params)):
                     role = role_text(Role.SEED, seed=f"{name} x{width:g}")
                     self.study.enqueue_trial(params, user_attrs={"role": role})
                     queued.append(role)
@@ -207,8 +214,8 @@ class RunStudy:
     def _within_budget(self):
         """One trial within budget (at most two samples, see the module doc)."""
         trial, arch, cost = self._sample()
-        if cost.macs > self.budget:
-            repaired = self.space.repair(trial.params, self.budget, resolution=self.resolution,
+        if not self.limits.fits(arch):
+            repaired = self.space.repair(trial.params, self.limits, resolution=self.resolution,
                                          num_classes=self.num_classes)
             trial.set_user_attr("over_budget", True)
             trial.set_user_attr("status", Status.OVER_BUDGET.value)
@@ -216,7 +223,7 @@ class RunStudy:
                 repaired, user_attrs={"role": role_text(Role.REPAIR, trial.number)})
             self.study.tell(trial, state=TrialState.PRUNED)
             trial, arch, cost = self._sample()
-            if cost.macs > self.budget:  # cannot happen: repair() guarantees the fit
+            if not self.limits.fits(arch):  # cannot happen: repair() guarantees the fit
                 raise RuntimeError(f"repaired trial #{trial.number} is over budget")
         return trial, arch, cost
 
@@ -257,7 +264,11 @@ class RunStudy:
         trial.set_user_attr("arch", encode(arch))
         trial.set_user_attr("macs", cost.macs)
         trial.set_user_attr("params", cost.params)
-        trial.set_constraint(CONSTRAINT, float(cost.macs - self.budget))
+        for m in {*self.limits.metrics, self.pareto_metric}:
+            if m.name not in ("macs", "params"):
+                trial.set_user_attr(m.field, m.price(arch))
+        for name, over in self.limits.over(arch).items():
+            trial.set_constraint(CONSTRAINT.format(name), float(over))
         return trial, arch, cost
 
     def report(self, number: int, val_acc: float, epoch: int) -> None:
@@ -291,8 +302,10 @@ class RunStudy:
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
         if status == Status.COMPLETE:
-            macs = trial.user_attrs["macs"]
-            values = [val_acc, macs / 1e6] if self.objective == "pareto" else val_acc
+            cost = trial.user_attrs.get(self.pareto_metric.field)
+            if self.pareto_metric.name == "macs":
+                cost = cost / 1e6  # what runs have told Optuna since the first
+            values = [val_acc, cost] if self.objective == "pareto" else val_acc
             self.study.tell(trial, values)
         elif status == Status.STOPPED:
             self.study.tell(trial, state=TrialState.PRUNED)
@@ -353,12 +366,14 @@ class RunStudy:
         """The most accurate search trial trained to the end within budget (fewer MACs
         break ties); never a reference."""
         done = [r for r in self.rows() if not r.is_reference and r.complete
-                and r.macs <= self.budget]
+                and all(r.cost(n) <= limit for n, limit in self.limits.limits)]
         return max(done, key=lambda r: (r.val_acc, -r.macs), default=None)
 
     def pareto_front(self) -> list[TrialRecord]:
-        """Completed search trials not beaten on both accuracy and MACs by another."""
-        return pareto_front([r for r in self.rows() if not r.is_reference])
+        """Completed search trials not beaten on both accuracy and cost (the Pareto
+        objective's metric) by another."""
+        return pareto_front([r for r in self.rows() if not r.is_reference],
+                            self.pareto_metric.name)
 
 
 class FixedList:
@@ -429,7 +444,9 @@ def _record(t: optuna.trial.FrozenTrial, *, number: int | None, name: str,
         origin = a["repeat_of"]
     val_acc = a.get("val_acc")
     why = dropped.get(trial_key(role, number, name))
-    return TrialRecord(
+    costs = tuple((m.field, float(a[m.field])) for m in metrics()
+                  if m.name not in ("macs", "params") and m.field in a)
+    return TrialRecord(costs=costs,
         number=number, name=name, role=role, origin=origin, seed=seed, state=status_of(t),
         arch=a.get("arch", ""), macs=a.get("macs", 0), params=a.get("params", 0),
         val_acc=float(val_acc) if val_acc is not None else math.nan,
