@@ -12,11 +12,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mbnas.cli import _args, baseline, count, export, fidelity, search, show, train
+from mbnas.cli import _args, baseline, count, export, fidelity, latency, search, show, train
 from mbnas.errors import MbnasError
 
 EXIT_USAGE = 2
-COMMANDS = (count, train, baseline, fidelity, search, show, export)
+COMMANDS = (count, train, baseline, fidelity, search, show, export, latency)
 
 
 def make_parser() -> argparse.ArgumentParser:

@@ -28,6 +28,13 @@ def _cmd_count(args: argparse.Namespace) -> int:
                              f"{arch.width:g}); raise the budget or lower --resolution")
         arch = fitted
     total = count(arch)
+    latency = None
+    if args.latency_table:
+        from mbnas.cli.report import latency_by_layer
+        from mbnas.latency.metric import use_table
+
+        table = use_table(args.latency_table)
+        latency = latency_by_layer(table.breakdown(arch))
     if args.json:
         print(json.dumps({
             "arch": encode(arch),
@@ -39,9 +46,15 @@ def _cmd_count(args: argparse.Namespace) -> int:
             "num_classes": arch.num_classes,
             "convention": "MACs: convolutions + classifier, one per multiply-add",
             **({"fit": args.fit} if args.fit is not None else {}),
+            **({"latency_ms": round(sum(latency.values()), 4),
+                "latency_table": str(args.latency_table),
+                "latency_measured_on": table.describe()} if latency is not None else {}),
         }))
     else:
-        print(stage_table(arch, layer_costs(arch)))
+        print(stage_table(arch, layer_costs(arch), latency))
+        if latency is not None:
+            print(f"Latency predicted from {args.latency_table} ({table.describe()}): its "
+                  "blocks' medians, each less the per-call cost, plus one call.")
     return 0
 
 
@@ -56,6 +69,9 @@ def add_parser(sub) -> None:
                    help="scale the width to the largest whose MACs fit BUDGET (e.g. 300M; "
                         "channels rounded by the network's own rule): the MobileNet a "
                         "search at that budget must beat")
+    p.add_argument("--latency-table", metavar="TABLE",
+                   help="also predict the latency from a table made by `mbnas latency build` "
+                        "(JSON: latency_ms; the table view: per layer)")
     p.set_defaults(func=run)
 
 

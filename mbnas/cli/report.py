@@ -37,20 +37,44 @@ def stage_rows(arch: Arch, layers: list[LayerCost]) -> list[dict]:
              "weights": cost.weights} for group, cost in totals.items()]
 
 
-def stage_table(arch: Arch, layers: list[LayerCost]) -> str:
-    """The stage-by-stage cost table that ``mbnas count`` prints, with totals."""
+def latency_by_layer(breakdown: list[tuple[str, str, float]]) -> dict[str, float]:
+    """A table's per-block prediction summed per row of :func:`stage_rows` (the
+    classifier's entry holds the pool and the fully connected layers), and the call."""
+    out: dict[str, float] = {}
+    for layer, _, ms in breakdown:
+        group = layer.split(".", 1)[0]
+        out[group] = out.get(group, 0.0) + ms
+    return out
+
+
+def stage_table(arch: Arch, layers: list[LayerCost],
+                latency: dict[str, float] | None = None) -> str:
+    """The stage-by-stage cost table that ``mbnas count`` prints, with totals; with
+    ``latency`` (:func:`latency_by_layer`), each row's predicted milliseconds too."""
     rows = stage_rows(arch, layers)
     macs = sum(r["macs"] for r in rows)
     params = sum(r["params"] for r in rows)
     weights = sum(r["weights"] for r in rows)
+    header = ["layer", "spec", "output", "MACs", "%", "params", "%"]
     body = [[r["layer"], r["spec"], f"{r['channels']}x{r['size']}x{r['size']}",
              format_count(r["macs"], 2), f"{100 * r['macs'] / macs:.1f}%",
              format_count(r["params"], 2), f"{100 * r['params'] / params:.1f}%"] for r in rows]
-    table = _text_table(["layer", "spec", "output", "MACs", "%", "params", "%"], body,
-                        right={3, 4, 5, 6})
+    if latency is not None:
+        total = sum(latency.values())
+        header += ["ms", "%"]
+        for r, cells in zip(rows, body, strict=True):
+            ms = latency.get(r["layer"])
+            cells += ["" if ms is None else f"{ms:.3f}",
+                      "" if ms is None else f"{100 * ms / total:.1f}%"]
+        body.append(["call", "per-call cost", "", "", "", "", "",
+                     f"{latency.get('call', 0.0):.3f}",
+                     f"{100 * latency.get('call', 0.0) / total:.1f}%"])
+    table = _text_table(header, body, right=set(range(3, len(header))))
     summary = (f"{format_count(macs)} MACs, {format_count(params, 2)} params "
                f"({format_count(weights, 2)} weights) at width {arch.width:g}, "
                f"{arch.resolution}x{arch.resolution}, {arch.num_classes} classes")
+    if latency is not None:
+        summary += f"; {sum(latency.values()):.2f} ms predicted"
     note = ("MACs count convolutions and the classifier, one per multiply-add "
             "(the papers' convention).")
     return f"{table}\n\n{summary}\n{note}"

@@ -1,0 +1,62 @@
+"""``mbnas latency``: measure a latency table on the machine it runs on."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from mbnas.cli._args import positive_int
+
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    from mbnas.arch.seeds import parse_arch
+    from mbnas.errors import MbnasError
+    from mbnas.latency.build import build_table, space_members
+
+    if not args.arch and not args.space:
+        raise MbnasError("latency build: give architectures, --space FILE, or both")
+    archs = [parse_arch(text, resolution=args.resolution, num_classes=args.num_classes)
+             for text in args.arch]
+    if args.space:
+        from mbnas.search.space import resolve_space
+
+        archs += space_members(resolve_space(args.space), args.sample, seed=args.seed,
+                               resolution=args.resolution, num_classes=args.num_classes)
+    table = build_table(archs, args.out, runtime=args.runtime, threads=args.threads,
+                        batch=args.batch, resolution=args.resolution, warmup=args.warmup,
+                        repeats=args.repeats,
+                        log=lambda m: print(m, file=sys.stderr, flush=True))
+    print(f"{args.out}: {len(table.entries)} entries ({table.describe()})")
+    return 0
+
+
+def add_parser(sub) -> None:
+    from mbnas.arch.spec import NUM_CLASSES
+    from mbnas.latency.table import RUNTIMES
+
+    p = sub.add_parser("latency", help="measure a latency table on this machine")
+    commands = p.add_subparsers(dest="latency_command", metavar="SUBCOMMAND")
+    commands.required = True
+    b = commands.add_parser("build", help="time every block the networks need",
+                            description="Time, on this machine, every block (as the runtime "
+                                        "runs it: conv + BN + activation, SE, shortcut) and "
+                                        "the classifier of the given networks, and add them "
+                                        "to TABLE (a rerun resumes). Run it on the device "
+                                        "you deploy on, with nothing else running.")
+    b.add_argument("arch", nargs="*", metavar="ARCH",
+                   help="seed names, spec files or encoded strings")
+    b.add_argument("--space", help="also draw --sample members of this search space")
+    b.add_argument("--sample", type=positive_int, default=50,
+                   help="members drawn from --space (default 50)")
+    b.add_argument("--seed", type=int, default=0, help="of the draw (default 0)")
+    b.add_argument("--runtime", choices=RUNTIMES, default="onnxruntime")
+    b.add_argument("--threads", type=positive_int, default=1,
+                   help="intra-op threads, fixed and recorded (default 1)")
+    b.add_argument("--batch", type=positive_int, default=1)
+    b.add_argument("--resolution", type=positive_int, default=224)
+    b.add_argument("--num-classes", type=positive_int, default=NUM_CLASSES)
+    b.add_argument("--warmup", type=positive_int, default=10)
+    b.add_argument("--repeats", type=positive_int, default=50,
+                   help="timed calls per entry, at least (default 50)")
+    b.add_argument("--out", required=True, metavar="TABLE", help="the table file (JSON)")
+    b.set_defaults(func=_cmd_build)

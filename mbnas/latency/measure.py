@@ -1,0 +1,189 @@
+"""Timing parts of networks on this machine, as a careful benchmark does: the thread
+count fixed and recorded, warm-up calls first, then many timed calls, the median kept
+with the quartiles (the spread says how far the figure can be trusted).
+
+Runtimes: ONNX Runtime on the CPU (each part exported to ONNX and run in a session with
+``intra_op_num_threads`` fixed, its input bound once so that no call copies it) and
+PyTorch eager (``torch.set_num_threads``, channels_last, inference mode).  Measure each
+runtime in a fresh process: running one runtime moved the other's eager medians by up to
+1.9x in one process on this project's machine (docs/latency.md).
+"""
+
+from __future__ import annotations
+
+import io
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from mbnas.arch.kinds import kind
+from mbnas.arch.spec import Arch, resolve
+from mbnas.errors import MbnasError
+from mbnas.latency.table import CALL, RUNTIMES, Entry, Meta, block_key, classifier_key
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else what the platform says."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def runtime_version(runtime: str) -> str:
+    if runtime == "torch":
+        return torch.__version__
+    return _ort().__version__
+
+
+def _ort():
+    try:
+        import onnxruntime
+    except ImportError:
+        raise MbnasError("--runtime onnxruntime needs the onnxruntime package: pip install "
+                         "'mbnas[export]' (or onnxruntime)") from None
+    return onnxruntime
+
+
+class _Classifier(nn.Module):
+    """Pool, MobileNetV3's hidden fc where there is one, and the classifier."""
+
+    def __init__(self, features: int, hidden: int, activation: str, classes: int) -> None:
+        super().__init__()
+        from mbnas.nn.layers import ACTIVATIONS
+
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.hidden = (nn.Sequential(nn.Linear(features, hidden),
+                                     ACTIVATIONS[activation](inplace=True))
+                       if hidden else nn.Identity())
+        self.fc = nn.Linear(hidden or features, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.hidden(self.pool(x).flatten(1)))
+
+
+class _Call(nn.Module):
+    """What a call of any network pays besides its layers: one trivial op."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + 1
+
+
+@dataclass(frozen=True)
+class Part:
+    key: str
+    module: nn.Module
+    shape: tuple[int, ...]  # its input, batch first
+
+
+def parts(arch: Arch, batch: int) -> list[Part]:
+    """Every part of ``arch`` a table times, as a module with its input shape; then the
+    per-call entry."""
+    net = resolve(arch)
+    out = [Part(block_key(b), kind(b.kind).module(b).eval(),
+                (batch, b.in_channels, b.in_size, b.in_size)) for b in net.blocks]
+    last = net.blocks[-1]
+    out.append(Part(classifier_key(net),
+                    _Classifier(net.features, net.hidden_fc, net.fc_activation,
+                                net.num_classes).eval(),
+                    (batch, net.features, last.out_size, last.out_size)))
+    out.append(Part(CALL, _Call().eval(), (batch, 8, 1, 1)))
+    return out
+
+
+def timed(call: Callable[[], object], *, warmup: int, repeats: int,
+          min_seconds: float = 0.0) -> Entry:
+    """Median and quartiles of ``repeats`` timed calls (more while under ``min_seconds``)
+    after ``warmup`` untimed ones, in ms."""
+    for _ in range(warmup):
+        call()
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < repeats or time.perf_counter() - start < min_seconds:
+        t0 = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - t0) * 1000)
+    q1, median, q3 = statistics.quantiles(times, n=4, method="inclusive")
+    return Entry(median_ms=round(median, 5), q1_ms=round(q1, 5), q3_ms=round(q3, 5),
+                 runs=len(times))
+
+
+class Timer:
+    """Times modules in one runtime at a fixed thread count."""
+
+    def __init__(self, runtime: str, threads: int, *, warmup: int = 10, repeats: int = 50,
+                 min_seconds: float = 0.2) -> None:
+        if runtime not in RUNTIMES:
+            raise MbnasError(f"--runtime: {runtime!r} is not allowed; choose one of "
+                             f"{', '.join(RUNTIMES)}")
+        self.runtime, self.threads = runtime, threads
+        self.warmup, self.repeats, self.min_seconds = warmup, repeats, min_seconds
+        if runtime == "torch":
+            torch.set_num_threads(threads)
+        else:
+            _ort()
+
+    def meta(self, *, batch: int, resolution: int) -> Meta:
+        from mbnas import __version__
+
+        return Meta(runtime=self.runtime, runtime_version=runtime_version(self.runtime),
+                    threads=self.threads, batch=batch, resolution=resolution,
+                    cpu=cpu_model(), created=time.strftime("%Y-%m-%d %H:%M:%S"),
+                    mbnas=__version__)
+
+    def time(self, module: nn.Module, shape: tuple[int, ...]) -> Entry:
+        module = module.eval()
+        x = torch.randn(*shape)
+        if self.runtime == "torch":
+            if x.dim() == 4:
+                module = module.to(memory_format=torch.channels_last)
+                x = x.contiguous(memory_format=torch.channels_last)
+
+            def call():
+                with torch.inference_mode():
+                    module(x)
+        else:
+            call = self._session_call(module, x)
+        return timed(call, warmup=self.warmup, repeats=self.repeats,
+                     min_seconds=self.min_seconds)
+
+    def time_network(self, arch: Arch, batch: int) -> Entry:
+        """End to end: the whole network, as a deployment runs it."""
+        from mbnas.nn.network import build
+
+        return self.time(build(arch), (batch, 3, arch.resolution, arch.resolution))
+
+    def _session_call(self, module: nn.Module, x: torch.Tensor) -> Callable[[], object]:
+        ort = _ort()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        session = ort.InferenceSession(_onnx_bytes(module, x), options,
+                                       providers=["CPUExecutionProvider"])
+        binding = session.io_binding()
+        binding.bind_ortvalue_input(session.get_inputs()[0].name,
+                                    ort.OrtValue.ortvalue_from_numpy(x.numpy()))
+        binding.bind_output(session.get_outputs()[0].name, "cpu")
+        return lambda: session.run_with_iobinding(binding)
+
+
+def _onnx_bytes(module: nn.Module, x: torch.Tensor) -> bytes:
+    """``module`` as an ONNX model for input ``x`` (fixed shapes: a table times one)."""
+    from mbnas.export.write import ONNX_OPSET, _quiet_exporters
+
+    buffer = io.BytesIO()
+    with _quiet_exporters(), torch.no_grad():
+        torch.onnx.export(module, (x,), buffer, input_names=["input"], output_names=["out"],
+                          opset_version=ONNX_OPSET, dynamo=False)
+    return buffer.getvalue()

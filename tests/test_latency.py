@@ -1,0 +1,126 @@
+"""Latency tables (issue 21): built from whole blocks on this machine, resumable, priced
+before anything trains, and refused in one line when missing, damaged or made otherwise.
+Timings themselves are measured by bench/, never asserted here."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from cli import assert_usage_error, run
+
+from mbnas.arch.encoding import encode
+from mbnas.arch.seeds import parse_arch
+from mbnas.costs import metric
+from mbnas.errors import MbnasError
+from mbnas.latency.build import build_table
+from mbnas.latency.metric import parse_ms, use_table
+from mbnas.latency.table import CALL, keys, load_table
+
+SMALL = parse_arch("mobilenet_v2", width=0.35, resolution=32, num_classes=10)
+V3 = parse_arch("mobilenet_v3_small", width=0.35, resolution=32, num_classes=10)
+QUICK = {"warmup": 1, "repeats": 3, "min_seconds": 0.0}
+
+
+@pytest.fixture(scope="module")
+def table_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("latency") / "table.json"
+    build_table([SMALL], path, runtime="torch", threads=1, batch=1, resolution=32,
+                log=lambda m: None, **QUICK)
+    return path
+
+
+def test_a_table_holds_every_block_of_the_network_and_predicts_their_sum(table_path):
+    table = load_table(table_path)
+    assert {k for _, k in keys(SMALL)} | {CALL} == set(table.entries)
+    assert table.meta.runtime == "torch" and table.meta.threads == 1
+    assert table.meta.resolution == 32 and table.meta.cpu
+    rows = table.breakdown(SMALL)
+    call = table.entries[CALL].median_ms
+    assert table.predict(SMALL) == pytest.approx(
+        sum(table.entries[k].median_ms for _, k in keys(SMALL)) - len(keys(SMALL)) * call
+        + call)
+    assert len(rows) == len(keys(SMALL)) + 1
+    # Blocks are keyed as the network resolves them: V2's repeated blocks share an entry.
+    assert len(set(table.entries)) < len(keys(SMALL)) + 1
+
+
+def test_a_build_resumes_and_adds_only_what_is_missing(table_path, tmp_path):
+    path = tmp_path / "t.json"
+    path.write_bytes(table_path.read_bytes())
+    before = load_table(path).entries
+    lines = []
+    build_table([SMALL, V3], path, runtime="torch", threads=1, batch=1, resolution=32,
+                log=lines.append, **QUICK)
+    after = load_table(path).entries
+    assert all(after[k] == e for k, e in before.items())  # nothing measured again
+    new = {k for _, k in keys(V3)} - set(before)
+    assert set(after) == set(before) | new and new
+    assert f"{len(new)} to measure" in lines[0]
+    with pytest.raises(MbnasError, match="measured with threads=1"):
+        build_table([SMALL], path, runtime="torch", threads=2, batch=1, resolution=32,
+                    log=lambda m: None, **QUICK)
+
+
+def test_an_onnx_runtime_table(tmp_path):
+    pytest.importorskip("onnxruntime")
+    path = tmp_path / "ort.json"
+    table = build_table([SMALL], path, runtime="onnxruntime", threads=1, batch=1,
+                        resolution=32, log=lambda m: None, **QUICK)
+    assert table.meta.runtime == "onnxruntime" and table.predict(SMALL) > 0
+
+
+def test_a_network_the_table_lacks_is_one_line(table_path):
+    with pytest.raises(MbnasError, match="has no entry for 12 part.* `mbnas latency build"):
+        load_table(table_path).predict(V3)
+    big = parse_arch("mobilenet_v2", width=0.35, num_classes=10)  # 224 px
+    with pytest.raises(MbnasError, match="measured at 32x32"):
+        load_table(table_path).predict(big)
+
+
+@pytest.mark.parametrize(("content", "needle"), [
+    (None, "does not exist"),
+    (b"{oops", "cannot be read"),
+    (b"[]", "not a format-1"),
+    (b'{"format": 1, "meta": {"runtime": "tflite"}}', "damaged"),
+])
+def test_a_missing_or_damaged_table_is_one_line(tmp_path, table_path, content, needle):
+    path = tmp_path / "bad.json"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(MbnasError, match=needle):
+        load_table(path)
+    text = encode(SMALL)
+    result = run("count", text, "--latency-table", str(path))
+    assert_usage_error(result, str(path), needle)
+
+
+def test_a_table_of_another_runtime_or_resolution_is_refused(table_path):
+    with pytest.raises(MbnasError, match="measured with torch, this command asks for "
+                                         "onnxruntime"):
+        use_table(table_path, runtime="onnxruntime")
+    with pytest.raises(MbnasError, match="measured at 32 px, this command prices networks "
+                                         "at 224 px"):
+        use_table(table_path, resolution=224)
+    use_table(table_path, runtime="torch", resolution=32)
+    assert metric("latency").price(SMALL) == load_table(table_path).predict(SMALL)
+
+
+def test_count_prices_latency_from_a_table(table_path):
+    result = run("count", encode(SMALL), "--latency-table", str(table_path), "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["latency_ms"] == pytest.approx(load_table(table_path).predict(SMALL), abs=1e-4)
+    shown = run("count", encode(SMALL), "--latency-table", str(table_path))
+    assert shown.returncode == 0 and "ms predicted" in shown.stdout
+    assert "stage2" in shown.stdout and "per-call cost" in shown.stdout
+
+
+def test_times_are_read_in_any_unit():
+    assert parse_ms("15ms") == 15 and parse_ms("0.015s") == 15 and parse_ms("1500us") == 1.5
+    with pytest.raises(MbnasError, match="not a positive time"):
+        parse_ms("fast")
+
+
+def test_latency_build_needs_something_to_measure():
+    assert_usage_error(run("latency", "build", "--out", "x.json"), "give architectures")
