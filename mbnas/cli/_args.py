@@ -56,11 +56,20 @@ def budget_count(text: str) -> int:
 
 
 def budget_limit(text: str) -> tuple[str, float]:
-    """One ``--budget``: a count of MACs (``300M``) or ``METRIC=AMOUNT`` for any registered
-    cost metric (``params=3.5M``)."""
+    """One ``--budget``: a count of MACs (``300M``), a time (``15ms``: latency, priced from
+    ``--latency-table``) or ``METRIC=AMOUNT`` for any registered cost metric
+    (``params=3.5M``)."""
     from mbnas.costs import metric, metrics
+    from mbnas.latency.metric import is_time, parse_ms
 
     name, sep, amount = text.partition("=")
+    if sep and name.strip() == "latency":
+        name, sep, text = "", "", amount
+    if not sep and is_time(text):  # a time unit: a latency budget (--latency-table)
+        try:
+            return "latency", parse_ms(text)
+        except MbnasError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
     if not sep:
         return "macs", float(budget_count(text))
     try:

@@ -77,6 +77,27 @@ def _summary_table(outcome) -> str:
     return "\n".join(lines)
 
 
+def _latency_table(args: argparse.Namespace) -> str | None:
+    """Load ``--latency-table`` (registering the latency metric), checked against the
+    runtime and resolution the search asks for; a latency budget or objective without
+    one is refused."""
+    from mbnas.errors import MbnasError
+
+    wants = [n for n, _ in args.budget if n == "latency"] or (
+        ["latency"] if args.pareto_metric == "latency" else [])
+    if not args.latency_table:
+        if wants:
+            raise MbnasError("a latency budget or --pareto-metric latency needs "
+                             "--latency-table TABLE (made by `mbnas latency build` on the "
+                             "device you deploy on)")
+        return None
+    from mbnas.latency.metric import use_table
+
+    use_table(args.latency_table, runtime=args.latency_runtime,
+              resolution=args.resolution or 224)
+    return str(args.latency_table)
+
+
 def _cmd_search(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -85,8 +106,10 @@ def _cmd_search(args: argparse.Namespace) -> int:
     from mbnas.search.run import run_search
     from mbnas.search.settings import SearchSettings
 
+    latency_table = _latency_table(args)
     settings = SearchSettings(
         budget=budget_of(args.budget), pareto_metric=args.pareto_metric,
+        latency_table=latency_table,
         name=args.name or "", space=args.space,
         trials=args.trials,
         objective=args.objective, sampler=args.sampler, resolution=args.resolution,
@@ -108,6 +131,11 @@ def _cmd_search(args: argparse.Namespace) -> int:
     print(f"\nresults: {outcome.run_dir}/ (trials.csv, best.json; "
           f"`mbnas show {outcome.run_dir}` for the table and plot)")
     print(_summary_table(outcome))
+    if outcome.winner_latency:
+        w = outcome.winner_latency
+        print(f"winner's latency: {w['predicted_ms']:.2f} ms predicted, {w['measured_ms']:.2f} "
+              f"ms measured end to end here (median of {w['runs']} runs, quartiles "
+              f"{w['q1_ms']:.2f}-{w['q3_ms']:.2f}; {w['measured_on']})")
     if outcome.confirmation:
         print("\n" + confirmation_table(outcome.confirmation))
     if outcome.near_chance:
@@ -148,6 +176,14 @@ def add_parser(sub) -> None:
                         f"(default {SearchSettings.trials})")
     p.add_argument("--objective", choices=OBJECTIVES, default=SearchSettings.objective,
                    help="accuracy under the budget (default), or pareto: accuracy and MACs")
+    p.add_argument("--latency-table", metavar="TABLE",
+                   help="price predicted latency from this table (`mbnas latency build`): "
+                        "a budget in ms (--budget 15ms), --pareto-metric latency, and a "
+                        "latency column beside MACs")
+    p.add_argument("--latency-runtime", choices=("onnxruntime", "torch"),
+                   default="onnxruntime",
+                   help="the runtime the table must have been measured with (default "
+                        "onnxruntime)")
     p.add_argument("--pareto-metric", default=SearchSettings.pareto_metric, metavar="METRIC",
                    help="the cost --objective pareto trades accuracy against (default "
                         f"{SearchSettings.pareto_metric}; params, or a registered metric)")

@@ -110,7 +110,11 @@ def _fingerprint(settings: SearchSettings, space_text: str) -> dict:
                         if k not in ("top", "seeds")},
             # (only where it is not MACs, so that older runs resume)
             **({"pareto_metric": settings.pareto_metric}
-               if settings.pareto_metric != "macs" else {})}
+               if settings.pareto_metric != "macs" else {}),
+            # a table's prices are part of what a run measured
+            **({"latency_table_sha256": hashlib.sha256(
+                Path(settings.latency_table).read_bytes()).hexdigest()[:16]}
+               if settings.latency_table else {})}
 
 
 def _check_settings(run_dir: Path, fingerprint: dict) -> None:
@@ -217,6 +221,7 @@ class SearchOutcome:
     confirmation: dict | None = None  # rows (mean ± spread per entry) and the verdict
     near_chance: str = ""  # why no winner is meaningful, when the protocol learned nothing
     proxy_noise: str = ""  # how far a one-seed proxy accuracy can be trusted
+    winner_latency: dict | None = None  # measure_winner()
     rivals: list[dict] = dataclasses.field(default_factory=list)  # rival_rows()
 
 
@@ -280,7 +285,7 @@ def run_search(settings: SearchSettings, *, log=print) -> SearchOutcome:
                          objective=settings.objective, sampler=settings.sampler,
                          seed=settings.protocol.train.seed, resolution=settings.resolution,
                          num_classes=settings.num_classes,
-                         pareto_metric=settings.pareto_metric)
+                         pareto_metric=settings.pareto_metric, recorded=settings.recorded)
         check_agrees(run_dir, study.rows(), log)
         log(f"mbnas search: run {run_dir}, budget {settings.limits.text()}, "
             f"{settings.trials} trials")
@@ -486,6 +491,24 @@ def rival_rows(settings: SearchSettings, rows: list[TrialRecord]) -> list[dict]:
     return out
 
 
+def measure_winner(settings: SearchSettings, winner: TrialRecord | None) -> dict | None:
+    """With a latency table: the winner's end-to-end latency measured once here, as the
+    table was (runtime, threads, batch), beside its prediction.  Measured on this machine:
+    meaningful where the search runs on the device the table was built on."""
+    if not settings.latency_table or winner is None:
+        return None
+    from mbnas.arch.encoding import decode
+    from mbnas.latency.measure import Timer
+    from mbnas.latency.table import load_table
+
+    table = load_table(settings.latency_table)
+    arch = decode(winner.arch)
+    entry = Timer(table.meta.runtime, table.meta.threads).time_network(arch, table.meta.batch)
+    return {"predicted_ms": round(table.predict(arch), 4), "measured_ms": entry.median_ms,
+            "q1_ms": entry.q1_ms, "q3_ms": entry.q3_ms, "runs": entry.runs,
+            "measured_on": table.describe()}
+
+
 def _near_chance(settings: SearchSettings, rows: list[TrialRecord], who: str = "") -> str:
     """Why these trained rows say the protocol learned nothing (else "")."""
     from mbnas.training.proxy import load_data
@@ -569,6 +592,7 @@ def _finish(settings: SearchSettings, study, run_dir: Path, interrupted: list[in
     front = study.pareto_front()
     proxy_noise = proxy_noise_note(settings.protocol)
     rivals = rival_rows(settings, rows)
+    measured = measure_winner(settings, winner)
 
     def row(record: TrialRecord | None) -> dict | None:
         return record.to_row() if record else None
@@ -577,9 +601,9 @@ def _finish(settings: SearchSettings, study, run_dir: Path, interrupted: list[in
             "winner": row(winner), "proxy_winner": row(proxy_winner),
             "confirmation": confirmation, "near_chance": near_chance_why,
             "proxy_noise": proxy_noise, "proxy_spread": measured_spread(settings.protocol),
-            "rivals": rivals,
+            "rivals": rivals, "winner_latency": measured,
             "references": [r.to_row() for r in references],
             "pareto_front": [r.to_row() for r in front]}
     write_json(run_dir / "best.json", best)
     return SearchOutcome(run_dir, winner, references, front, rows, interrupted, seeds,
-                         confirmation, near_chance_why, proxy_noise, rivals)
+                         confirmation, near_chance_why, proxy_noise, measured, rivals)

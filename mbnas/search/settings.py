@@ -60,6 +60,7 @@ class SearchSettings:
     confirm: ConfirmSettings = field(default_factory=ConfirmSettings)
     noise: float = NOISE  # the protocol's seed spread, for the near-chance test
     pareto_metric: str = "macs"  # what --objective pareto trades accuracy against
+    latency_table: str | None = None  # its metric is registered (mbnas.latency.metric)
 
     def __post_init__(self) -> None:
         for what, value, allowed in (("objective", self.objective, OBJECTIVES),
@@ -86,6 +87,15 @@ class SearchSettings:
     def limits(self) -> Budget:
         """The budget as limits by metric (a number is a MAC budget)."""
         return self.budget if isinstance(self.budget, Budget) else Budget.of(macs=self.budget)
+
+    @property
+    def recorded(self) -> tuple[str, ...]:
+        """The metrics every candidate is priced by and recorded with, besides MACs and
+        parameters: the budget's, the Pareto objective's, latency where a table is given."""
+        names = [n for n, _ in self.limits.limits] + [self.pareto_metric]
+        if self.latency_table:
+            names.append("latency")
+        return tuple(dict.fromkeys(n for n in names if n not in ("macs", "params")))
 
     @property
     def macs_budget(self) -> int | None:

@@ -92,7 +92,8 @@ class RunStudy:
     def __init__(self, db: Path, space: SearchSpace, *, budget: int | Budget,
                  objective: str = "accuracy",
                  sampler: str = "tpe", seed: int | None = 0, resolution: int | None = None,
-                 num_classes: int = NUM_CLASSES, pareto_metric: str = "macs") -> None:
+                 num_classes: int = NUM_CLASSES, pareto_metric: str = "macs",
+                 recorded: tuple[str, ...] = ()) -> None:
         if objective not in OBJECTIVES:
             raise MbnasError(f"objective: {objective!r} is not allowed; choose one of "
                              f"{', '.join(OBJECTIVES)}")
@@ -101,6 +102,9 @@ class RunStudy:
                              f"{', '.join(SAMPLERS)}")
         self.space, self.objective = space, objective
         self.pareto_metric = metric(pareto_metric)  # what --objective pareto trades off
+        # Every candidate is priced by these and records them (besides MACs and params).
+        self.recorded = tuple(dict.fromkeys(
+            [*(m.name for m in self.limits.metrics), self.pareto_metric.name, *recorded]))
         # The limits; ``budget`` is the MAC limit where there is one (what best.json names).
         self.limits = budget if isinstance(budget, Budget) else Budget.of(macs=budget)
         macs = self.limits.limit("macs")
@@ -264,9 +268,9 @@ class RunStudy:
         trial.set_user_attr("arch", encode(arch))
         trial.set_user_attr("macs", cost.macs)
         trial.set_user_attr("params", cost.params)
-        for m in {*self.limits.metrics, self.pareto_metric}:
-            if m.name not in ("macs", "params"):
-                trial.set_user_attr(m.field, m.price(arch))
+        for name in self.recorded:
+            if name not in ("macs", "params"):
+                trial.set_user_attr(metric(name).field, metric(name).price(arch))
         for name, over in self.limits.over(arch).items():
             trial.set_constraint(CONSTRAINT.format(name), float(over))
         return trial, arch, cost
