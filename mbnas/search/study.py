@@ -102,13 +102,13 @@ class RunStudy:
                              f"{', '.join(SAMPLERS)}")
         self.space, self.objective = space, objective
         self.pareto_metric = metric(pareto_metric)  # what --objective pareto trades off
-        # Every candidate is priced by these and records them (besides MACs and params).
-        self.recorded = tuple(dict.fromkeys(
-            [*(m.name for m in self.limits.metrics), self.pareto_metric.name, *recorded]))
         # The limits; ``budget`` is the MAC limit where there is one (what best.json names).
         self.limits = budget if isinstance(budget, Budget) else Budget.of(macs=budget)
         macs = self.limits.limit("macs")
         self.budget = None if macs is None else int(macs)
+        # Every candidate is priced by these and records them (besides MACs and params).
+        self.recorded = tuple(dict.fromkeys(
+            [*(m.name for m in self.limits.metrics), self.pareto_metric.name, *recorded]))
         self.resolution, self.num_classes = resolution, num_classes
         storage = optuna.storages.RDBStorage(
             f"sqlite:///{db}", engine_kwargs={"connect_args": {"timeout": 60}})
