@@ -4,7 +4,9 @@ Timings themselves are measured by bench/, never asserted here."""
 
 from __future__ import annotations
 
+import csv
 import json
+from pathlib import Path
 
 import pytest
 from cli import assert_usage_error, run
@@ -124,3 +126,93 @@ def test_times_are_read_in_any_unit():
 
 def test_latency_build_needs_something_to_measure():
     assert_usage_error(run("latency", "build", "--out", "x.json"), "give architectures")
+
+
+TINY = str(Path(__file__).parent / "spaces" / "tiny.yaml")
+
+
+@pytest.mark.slow
+def test_a_latency_budgeted_search_end_to_end(tmp_path):
+    """Real Ray, real Optuna: a table built for the tiny space, a search under a latency
+    budget (beside its MAC budget) on the generated data set.  No trained candidate's
+    predicted latency is over the budget; the winner is measured once, beside its
+    prediction."""
+    from mbnas.arch.encoding import decode
+    from mbnas.latency.build import space_members
+    from mbnas.search.space import load_space
+
+    path = tmp_path / "tiny.json"
+    built = run("latency", "build", "--space", TINY, "--sample", "12", "--runtime", "torch",
+                "--warmup", "1", "--repeats", "3", "--num-classes", "10", "--out", str(path))
+    assert built.returncode == 0, built.stderr[-2000:]
+    assert "entries (torch" in built.stdout and "left" in built.stderr  # progress shown
+    table = load_table(path)
+    assert table.model() is not None  # enough blocks to predict the ones it lacks
+    others = space_members(load_space(TINY), 40, seed=99, resolution=224, num_classes=10)
+    latencies = sorted(table.predict(a) for a in others)  # members it never measured
+    budget = latencies[len(latencies) // 2]  # about half the space fits
+    result = run("search", "--budget", "6M", "--budget", f"{budget:.4f}ms", "--space", TINY,
+                 "--dataset", "synthetic", "--epochs", "1", "--lr", "0.2", "--batch-size",
+                 "32", "--trials", "5", "--runs-dir", str(tmp_path), "--name", "lat",
+                 "--threads", "1", "--cpus-per-trial", "1", "--no-confirm", "--references",
+                 "none", "--latency-table", str(path), "--latency-runtime", "torch",
+                 "--num-classes", "10")
+    assert result.returncode == 0, result.stderr[-3000:]
+    with (tmp_path / "lat" / "trials.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    trained = [r for r in rows if r["state"] == "complete"]
+    assert trained and all(r["latency_ms"] for r in trained)
+    for r in trained:  # priced before training, and the price is the table's
+        predicted = table.predict(decode(r["arch"]))
+        assert float(r["latency_ms"]) == pytest.approx(predicted, abs=1e-3)
+        assert predicted <= budget + 1e-9
+    best = json.loads((tmp_path / "lat" / "best.json").read_text())
+    w = best["winner_latency"]
+    assert w["measured_ms"] > 0 and w["predicted_ms"] <= budget + 1e-9
+    assert f"{w['predicted_ms']:.2f} ms predicted, {w['measured_ms']:.2f}" in result.stdout
+    assert best["budgets"]["latency"] == pytest.approx(budget, abs=1e-3)
+    assert best["budgets"]["macs"] == 6_000_000
+
+
+@pytest.fixture(scope="module")
+def tiny_table(tmp_path_factory):
+    """A torch table of the tiny space at 224 px, the resolution a search prices at."""
+    from mbnas.latency.build import space_members
+    from mbnas.search.space import load_space
+
+    path = tmp_path_factory.mktemp("tiny-table") / "tiny.json"
+    build_table(space_members(load_space(TINY), 12, seed=0, resolution=224, num_classes=10),
+                path, runtime="torch", threads=1, batch=1, resolution=224,
+                log=lambda m: None, **QUICK)
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("args", "needles"), [
+    (["--budget", "5ms"], ["latency budget", "needs --latency-table"]),
+    (["--budget", "5ms", "--latency-table", "{missing}"], ["{missing}", "does not exist"]),
+    (["--budget", "5ms", "--latency-table", "{corrupt}"], ["{corrupt}", "cannot be read"]),
+    (["--budget", "5ms", "--latency-table", "{table}"],  # the default runtime is onnxruntime
+     ["measured with torch, this command asks for onnxruntime"]),
+    (["--budget", "5ms", "--latency-table", "{table}", "--latency-runtime", "torch",
+      "--resolution", "160"], ["measured at 224 px", "prices networks at 160 px"]),
+    (["--budget", "latency=6M", "--latency-table", "{table}", "--latency-runtime", "torch"],
+     ["--budget", "not a positive time", "15ms"]),  # a budget in the wrong unit
+    (["--budget", "0.0001ms", "--latency-table", "{table}", "--latency-runtime", "torch"],
+     ["below the cheapest member"]),
+])
+def test_bad_latency_input_leaves_the_run_folder_as_it_was(finished_run, tiny_table, tmp_path,
+                                                           args, needles):
+    from cli import snapshot
+
+    (tmp_path / "corrupt.json").write_text("{oops")
+    paths = {"{table}": str(tiny_table), "{missing}": str(tmp_path / "missing.json"),
+             "{corrupt}": str(tmp_path / "corrupt.json")}
+    args = [paths.get(a, a) for a in args]
+    needles = [paths.get(n, n) for n in needles]
+    runs = finished_run.parent
+    before = snapshot(runs.parent)
+    result = run("search", "--space", TINY, "--runs-dir", str(runs), "--name", "search-6M",
+                 "--dataset", "synthetic", *args)
+    assert_usage_error(result, *needles)
+    assert snapshot(runs.parent) == before  # no file changed, no folder added

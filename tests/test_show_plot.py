@@ -4,6 +4,8 @@ confirmed figures as mean ± spread."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -56,3 +58,32 @@ def test_without_a_measured_spread_no_error_bar_is_made_up():
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "search trials (proxy)" in legend
     plt.close(fig)
+
+
+def test_a_run_priced_by_latency_is_plotted_against_it_too():
+    from mbnas.arch.encoding import encode
+    from mbnas.arch.seeds import parse_arch
+    from mbnas.costs import Metric, register, unregister
+
+    # A latency metric as a table registers it: here, a made-up price per MAC.
+    register(Metric("latency", "ms", lambda arch: 5.0, float, lambda v: f"{v:.2f}",
+                    "predicted from a table", column="latency_ms"))
+    try:
+        rows = [dataclasses.replace(r, costs=(("latency_ms", r.macs / 2e7),))
+                for r in ROWS]
+        v2 = encode(parse_arch("mobilenet_v2", width=0.75))
+        confirmation = {**CONFIRMATION, "rows": [
+            {**CONFIRMATION["rows"][1], "arch": v2}]}  # priced by the metric: 5 ms
+        fig, ax = plt.subplots()
+        draw(ax, rows, 12.0, [], winner=rows[-1], confirmation=confirmation, spread=0.012,
+             metric="latency")
+        texts = [t.get_text() for t in ax.texts]
+        assert "V2 x0.75, 10.46 ms" in texts  # a seed, at its recorded latency
+        assert any(abs(t.xy[0] - 5.0) < 1e-9 for t in ax.texts
+                   if t.get_text().startswith("V2 x0.75 confirmed"))
+        assert ax.get_xlabel().startswith("latency, ms")
+        legend = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert "budget 12.00 ms" in legend and "winner: trial 14" in legend
+        plt.close(fig)
+    finally:
+        unregister("latency")

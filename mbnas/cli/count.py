@@ -34,7 +34,9 @@ def _cmd_count(args: argparse.Namespace) -> int:
         from mbnas.latency.metric import use_table
 
         table = use_table(args.latency_table)
-        latency = latency_by_layer(table.breakdown(arch))
+        breakdown = table.breakdown(arch)
+        latency = latency_by_layer(breakdown)
+        predicted = sum(not part.measured for part in breakdown)
     if args.json:
         print(json.dumps({
             "arch": encode(arch),
@@ -48,13 +50,19 @@ def _cmd_count(args: argparse.Namespace) -> int:
             **({"fit": args.fit} if args.fit is not None else {}),
             **({"latency_ms": round(sum(latency.values()), 4),
                 "latency_table": str(args.latency_table),
-                "latency_measured_on": table.describe()} if latency is not None else {}),
+                "latency_measured_on": table.describe(),
+                "latency_parts_predicted": predicted} if latency is not None else {}),
         }))
     else:
         print(stage_table(arch, layer_costs(arch), latency))
         if latency is not None:
             print(f"Latency predicted from {args.latency_table} ({table.describe()}): its "
                   "blocks' medians, each less the per-call cost, plus one call.")
+            if predicted:
+                model = table.model()
+                print(f"{predicted} of {len(breakdown) - 1} parts are not in the table and "
+                      f"were predicted from its {model.parts} measured ones (median error "
+                      f"{100 * model.median_error:.1f}% on those).")
     return 0
 
 

@@ -24,7 +24,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
                                resolution=args.resolution, num_classes=args.num_classes)
     table = build_table(archs, args.out, runtime=args.runtime, threads=args.threads,
                         batch=args.batch, resolution=args.resolution, warmup=args.warmup,
-                        repeats=args.repeats,
+                        repeats=args.repeats, rounds=args.rounds,
                         log=lambda m: print(m, file=sys.stderr, flush=True))
     print(f"{args.out}: {len(table.entries)} entries ({table.describe()})")
     return 0
@@ -56,7 +56,10 @@ def add_parser(sub) -> None:
     b.add_argument("--resolution", type=positive_int, default=224)
     b.add_argument("--num-classes", type=positive_int, default=NUM_CLASSES)
     b.add_argument("--warmup", type=positive_int, default=10)
-    b.add_argument("--repeats", type=positive_int, default=50,
-                   help="timed calls per entry, at least (default 50)")
+    b.add_argument("--repeats", type=positive_int, default=20,
+                   help="timed calls per entry and round, at least (default 20)")
+    b.add_argument("--rounds", type=positive_int, default=5,
+                   help="interleaved rounds per entry, seconds apart; the entry is the "
+                        "median of the rounds' medians (default 5)")
     b.add_argument("--out", required=True, metavar="TABLE", help="the table file (JSON)")
     b.set_defaults(func=_cmd_build)

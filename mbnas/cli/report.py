@@ -37,13 +37,14 @@ def stage_rows(arch: Arch, layers: list[LayerCost]) -> list[dict]:
              "weights": cost.weights} for group, cost in totals.items()]
 
 
-def latency_by_layer(breakdown: list[tuple[str, str, float]]) -> dict[str, float]:
-    """A table's per-block prediction summed per row of :func:`stage_rows` (the
-    classifier's entry holds the pool and the fully connected layers), and the call."""
+def latency_by_layer(breakdown) -> dict[str, float]:
+    """A table's per-block prediction (:meth:`mbnas.latency.table.Table.breakdown`)
+    summed per row of :func:`stage_rows` (the classifier's entry holds the pool and the
+    fully connected layers), and the call."""
     out: dict[str, float] = {}
-    for layer, _, ms in breakdown:
-        group = layer.split(".", 1)[0]
-        out[group] = out.get(group, 0.0) + ms
+    for part in breakdown:
+        group = part.layer.split(".", 1)[0]
+        out[group] = out.get(group, 0.0) + part.ms
     return out
 
 

@@ -37,33 +37,62 @@ def _short(name: str) -> str:
     return name
 
 
-def draw(ax, rows: list[TrialRecord], budget: int | None, front: list[TrialRecord], *,
+def _axis(metric: str) -> tuple[float, str, str]:
+    """``(scale, short unit, axis label)`` of the plot's cost axis for ``metric``."""
+    from mbnas.costs import metric as known
+
+    if metric == "macs":
+        return 1e6, "M", "multiply-adds, millions (target spec, papers' convention)"
+    if metric == "params":
+        return 1e6, "M", "parameters, millions"
+    m = known(metric)
+    return 1.0, f" {m.unit}", f"{m.name}, {m.unit} ({m.description or 'predicted'})"
+
+
+def draw(ax, rows: list[TrialRecord], budget: float | None, front: list[TrialRecord], *,
          winner: TrialRecord | None = None, confirmation: dict | None = None,
-         spread: float | None = None) -> None:
-    """Accuracy against MACs on ``ax``: every proxy accuracy with the protocol's seed
-    spread (where measured), the Pareto front, the winner marked, each MobileNet (seed
-    candidates and references) labelled with its width and cost, the confirmed figures as
-    mean ± spread beside them, and the budget."""
-    done = [r for r in rows if r.complete]
+         spread: float | None = None, metric: str = "macs") -> None:
+    """Accuracy against a cost (``metric``, MACs unless told) on ``ax``: every proxy
+    accuracy with the protocol's seed spread (where measured), the Pareto front, the
+    winner marked, each MobileNet (seed candidates and references) labelled with its width
+    and cost, the confirmed figures as mean ± spread beside them, and the budget (its
+    limit of that metric)."""
+    from mbnas.arch.encoding import decode
+    from mbnas.costs import metric as known
+
+    scale, unit, xlabel = _axis(metric)
+
+    def x(r: TrialRecord) -> float:
+        return r.cost(metric) / scale
+
+    def confirmed_x(row: dict) -> float:
+        if metric in row:
+            return row[metric] / scale
+        return known(metric).price(decode(row["arch"])) / scale
+
+    def cost_text(value: float) -> str:
+        return format_count(value * scale) if scale != 1 else f"{value:.2f}{unit}"
+
+    done = [r for r in rows if r.complete and not math.isnan(r.cost(metric))]
     search = [r for r in done if not r.is_reference]
     err = None if spread is None else 100 * spread
-    ax.errorbar([r.macs / 1e6 for r in search], [100 * r.val_acc for r in search], yerr=err,
+    ax.errorbar([x(r) for r in search], [100 * r.val_acc for r in search], yerr=err,
                 fmt="o", ms=4, color="tab:blue", alpha=0.7, elinewidth=0.8,
                 label="search trials (proxy" + (f", ± {err:.1f} seed spread)" if err else ")"))
     if front:
-        ax.plot([r.macs / 1e6 for r in front], [100 * r.val_acc for r in front],
+        ax.plot([x(r) for r in front], [100 * r.val_acc for r in front],
                 color="tab:blue", linewidth=1, label="Pareto front")
     for r in done:  # the MobileNets: seed candidates and references
         if not (r.is_reference or r.seed):
             continue
         # A named reference is the network at width 1.0; a rival's name holds its width.
         name = _short(r.seed or (r.name if " x" in r.name else f"{r.name} x1"))
-        ax.scatter([r.macs / 1e6], [100 * r.val_acc], marker="*", s=140, color="tab:red",
+        ax.scatter([x(r)], [100 * r.val_acc], marker="*", s=140, color="tab:red",
                    zorder=3)
-        ax.annotate(f"{name}, {format_count(r.macs)}", (r.macs / 1e6, 100 * r.val_acc),
+        ax.annotate(f"{name}, {cost_text(x(r))}", (x(r), 100 * r.val_acc),
                     textcoords="offset points", xytext=(6, -4), fontsize=8, color="tab:red")
-    if winner is not None:
-        ax.scatter([winner.macs / 1e6], [100 * winner.val_acc], marker="o", s=160,
+    if winner is not None and not math.isnan(winner.cost(metric)):
+        ax.scatter([x(winner)], [100 * winner.val_acc], marker="o", s=160,
                    facecolors="none", edgecolors="black", linewidths=1.5, zorder=4,
                    label=f"winner: trial {winner.number}")
     protocol = (confirmation or {}).get("protocol", {})
@@ -72,23 +101,27 @@ def draw(ax, rows: list[TrialRecord], budget: int | None, front: list[TrialRecor
     for row in (confirmation or {}).get("rows", []):
         if not row["seeds"] or row.get("same_as"):
             continue
-        ax.errorbar([row["macs"] / 1e6], [100 * row["mean"]], yerr=[100 * row["spread"]],
+        try:
+            at = confirmed_x(row)
+        except Exception:  # noqa: BLE001 - a metric this row cannot be priced by: not drawn
+            continue
+        ax.errorbar([at], [100 * row["mean"]], yerr=[100 * row["spread"]],
                     fmt="D", ms=5, color="tab:green", capsize=3, zorder=3, label=label)
         label = None
         ax.annotate(f"{_short(row['label'])} confirmed: {100 * row['mean']:.1f} ± "
-                    f"{100 * row['spread']:.1f}", (row["macs"] / 1e6, 100 * row["mean"]),
+                    f"{100 * row['spread']:.1f}", (at, 100 * row["mean"]),
                     textcoords="offset points", xytext=(6, 4), fontsize=7, color="tab:green")
-    if budget is not None:  # a MAC limit (a budget of other costs only draws none)
-        ax.axvline(budget / 1e6, color="gray", linestyle="--", linewidth=1,
-                   label=f"budget {format_count(budget)}")
+    if budget is not None:  # the limit of this metric (a budget of other costs draws none)
+        ax.axvline(budget / scale, color="gray", linestyle="--", linewidth=1,
+                   label=f"budget {cost_text(budget / scale)}")
     ax.margins(x=0.1)
-    ax.set_xlabel("multiply-adds, millions (target spec, papers' convention)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("validation accuracy, %")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
 
 
-def plot(rows: list[TrialRecord], budget: int | None, front: list[TrialRecord], path: Path,
+def plot(rows: list[TrialRecord], budget: float | None, front: list[TrialRecord], path: Path,
          **marks) -> Path:
     """:func:`draw` as a PNG at ``path``."""
     import matplotlib
@@ -189,13 +222,42 @@ def show(run: str | Path) -> str:
         acc = f"{100 * r.val_acc:.2f}%" if r.complete else r.state.value
         parts.append(f"reference {r.name}: {acc} at {format_count(r.macs)} MACs "
                      f"(same protocol; references are never the winner)")
+    if best.get("winner_latency"):
+        w = best["winner_latency"]
+        parts.append(f"winner's latency: {w['predicted_ms']:.2f} ms predicted, "
+                     f"{w['measured_ms']:.2f} ms measured end to end ({w['measured_on']})")
     spread = best.get("proxy_spread")  # runs before it was recorded have none
-    image = plot(rows, best["budget"], best.get("pareto_front", []), run / "accuracy_vs_macs.png",
-                 winner=None if best.get("near_chance") else winner,
-                 confirmation=confirmation,
-                 spread=spread if isinstance(spread, (int, float)) else None)
-    parts += ["", f"plot: {image}"]
+    marks = {"winner": None if best.get("near_chance") else winner,
+             "confirmation": confirmation,
+             "spread": spread if isinstance(spread, (int, float)) else None}
+    images = [plot(rows, best["budget"], best.get("pareto_front", []),
+                   run / "accuracy_vs_macs.png", **marks)]
+    latency = _latency_metric(run)
+    if latency:  # a run priced by a latency table: the same plot against its predictions
+        limit = best["budgets"].get("latency")
+        front = (best.get("pareto_front", []) if best.get("pareto_metric") == "latency"
+                 else [])
+        images.append(plot(rows, limit, front, run / "accuracy_vs_latency.png",
+                           metric="latency", **marks))
+    parts += [""] + [f"plot: {image}" for image in images]
     return "\n".join(parts)
+
+
+def _latency_metric(run: Path) -> bool:
+    """Whether the run was priced by a latency table that is still there (its metric is
+    registered from it, to price the confirmed networks too)."""
+    import json
+
+    try:
+        table = json.loads((run / "run.json").read_text()).get("latency_table")
+    except (OSError, ValueError):
+        return False
+    if not table or not Path(table).exists():
+        return False
+    from mbnas.latency.metric import use_table
+
+    use_table(table)
+    return True
 
 
 def add_parser(sub) -> None:

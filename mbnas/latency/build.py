@@ -34,12 +34,23 @@ def check_meta(table: Table, meta: Meta) -> None:
                              "settings to add to it")
 
 
-def build_table(archs: Iterable[Arch], out: str | Path, *, runtime: str, threads: int,
-                batch: int, resolution: int, warmup: int = 10, repeats: int = 50,
-                min_seconds: float = 0.2,
-                log: Callable[[str], None] = print) -> Table:
-    from mbnas.latency.measure import Timer, parts
+# Parts are timed in chunks of this many, each chunk in interleaved rounds, then saved: a
+# killed build loses one chunk at most.
+CHUNK = 40
 
+
+def build_table(archs: Iterable[Arch], out: str | Path, *, runtime: str, threads: int,
+                batch: int, resolution: int, warmup: int = 10, repeats: int = 20,
+                min_seconds: float = 0.05, rounds: int | None = None,
+                networks: bool = True,
+                log: Callable[[str], None] = print) -> Table:
+    """Time every part ``archs`` need that ``out`` lacks (in interleaved rounds), and,
+    with ``networks``, each of ``archs`` end to end (what calibrates the sum of parts:
+    :meth:`Table.calibration`); save after every chunk."""
+    from mbnas.arch.encoding import encode
+    from mbnas.latency.measure import ROUNDS, Timer, parts
+
+    rounds = rounds or ROUNDS
     out = Path(out)
     timer = Timer(runtime, threads, warmup=warmup, repeats=repeats, min_seconds=min_seconds)
     meta = timer.meta(batch=batch, resolution=resolution)
@@ -58,25 +69,39 @@ def build_table(archs: Iterable[Arch], out: str | Path, *, runtime: str, threads
         for part in parts(arch, batch):
             if part.key not in table.entries:
                 todo.setdefault(part.key, part)
+    whole = ({encode(a): a for a in archs if encode(a) not in table.networks}
+             if networks else {})
     have = len(table.entries)
     log(f"latency build: {len(archs)} network(s) need {len(todo) + have} parts, "
-        f"{have} in {out} already, {len(todo)} to measure ({table.describe()}; "
-        f"{warmup} warm-up and at least {repeats} timed calls each)")
+        f"{have} in {out} already, {len(todo)} to measure, and {len(whole)} network(s) to "
+        f"time end to end ({table.describe()}; {rounds} interleaved rounds of at least "
+        f"{repeats} timed calls each)")
     start = time.monotonic()
-    for i, (key, part) in enumerate(todo.items(), 1):
-        entry = timer.time(part.module, part.shape)
-        table.entries[key] = entry
+    jobs = [("part", list(todo.items())[i:i + CHUNK]) for i in range(0, len(todo), CHUNK)]
+    jobs += [("network", list(whole.items())[i:i + CHUNK // 4])
+             for i in range(0, len(whole), CHUNK // 4)]
+    total, done = len(todo) + len(whole), 0
+    for what, chunk in jobs:
+        if what == "part":
+            entries = timer.time_all({k: (p.module, p.shape) for k, p in chunk},
+                                     rounds=rounds)
+            table.entries.update(entries)
+        else:
+            entries = timer.time_networks(dict(chunk), batch, rounds=rounds)
+            table.networks.update(entries)
         table.save(out)
+        done += len(chunk)
         elapsed = time.monotonic() - start
-        left = elapsed / i * (len(todo) - i)
-        flag = f"  NOISY: quartiles {100 * entry.spread:.0f}% apart" if entry.noisy else ""
-        log(f"[{i}/{len(todo)}] {key}: {entry.median_ms:.3f} ms{flag}; "
+        left = elapsed / done * (total - done)
+        noisy = sum(e.noisy for e in entries.values())
+        flag = f", {noisy} NOISY (rounds more than 10% apart)" if noisy else ""
+        log(f"[{done}/{total}] {len(chunk)} {what}(s) timed{flag}; "
             f"{duration(elapsed)} elapsed, ~{duration(left)} left")
-    if not todo:
+    if not jobs:
         table.save(out)
     noisy = [k for k, e in table.entries.items() if e.noisy]
     if noisy:
-        log(f"WARNING: {len(noisy)} of {len(table.entries)} entries are noisy (quartiles "
-            "more than 10% apart): the machine was busy or its clock moved; rebuild them "
-            "on an idle machine (delete the table, or build to another --out)")
+        log(f"WARNING: {len(noisy)} of {len(table.entries)} entries are noisy (their rounds' "
+            "medians more than 10% apart): the machine was busy or its clock moved; rebuild "
+            "them on an idle machine (delete the table, or build to another --out)")
     return table

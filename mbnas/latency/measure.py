@@ -100,10 +100,8 @@ def parts(arch: Arch, batch: int) -> list[Part]:
     return out
 
 
-def timed(call: Callable[[], object], *, warmup: int, repeats: int,
-          min_seconds: float = 0.0) -> Entry:
-    """Median and quartiles of ``repeats`` timed calls (more while under ``min_seconds``)
-    after ``warmup`` untimed ones, in ms."""
+def _times(call: Callable[[], object], *, warmup: int, repeats: int,
+           min_seconds: float = 0.0) -> list[float]:
     for _ in range(warmup):
         call()
     times: list[float] = []
@@ -112,16 +110,53 @@ def timed(call: Callable[[], object], *, warmup: int, repeats: int,
         t0 = time.perf_counter()
         call()
         times.append((time.perf_counter() - t0) * 1000)
-    q1, median, q3 = statistics.quantiles(times, n=4, method="inclusive")
+    return times
+
+
+def _entry(values: list[float], runs: int) -> Entry:
+    if len(values) == 1:
+        return Entry(round(values[0], 5), round(values[0], 5), round(values[0], 5), runs)
+    q1, median, q3 = statistics.quantiles(values, n=4, method="inclusive")
     return Entry(median_ms=round(median, 5), q1_ms=round(q1, 5), q3_ms=round(q3, 5),
-                 runs=len(times))
+                 runs=runs)
+
+
+def timed(call: Callable[[], object], *, warmup: int, repeats: int,
+          min_seconds: float = 0.0) -> Entry:
+    """Median and quartiles of ``repeats`` timed calls (more while under ``min_seconds``)
+    after ``warmup`` untimed ones, in ms."""
+    times = _times(call, warmup=warmup, repeats=repeats, min_seconds=min_seconds)
+    return _entry(times, len(times))
+
+
+# Rounds of timings of each part, interleaved: on a shared machine a slow spell of a second
+# or two moved single medians by 10-40% (bench/latency/); the median of several rounds,
+# seconds apart, is what the part costs.
+ROUNDS = 5
+
+
+def timed_rounds(calls: dict[str, Callable[[], object]], *, rounds: int, warmup: int,
+                 repeats: int, min_seconds: float = 0.0) -> dict[str, Entry]:
+    """Each call timed in ``rounds`` interleaved rounds (every call once per round, in
+    turn): its entry is the median and quartiles of its rounds' medians (the spread
+    between moments, which is what makes a figure untrustworthy on a shared machine).
+    Warm-up calls precede the first round only; later rounds take two."""
+    medians: dict[str, list[float]] = {key: [] for key in calls}
+    runs = dict.fromkeys(calls, 0)
+    for r in range(rounds):
+        for key, call in calls.items():
+            times = _times(call, warmup=warmup if r == 0 else 2, repeats=repeats,
+                           min_seconds=min_seconds)
+            medians[key].append(statistics.median(times))
+            runs[key] += len(times)
+    return {key: _entry(values, runs[key]) for key, values in medians.items()}
 
 
 class Timer:
     """Times modules in one runtime at a fixed thread count."""
 
-    def __init__(self, runtime: str, threads: int, *, warmup: int = 10, repeats: int = 50,
-                 min_seconds: float = 0.2) -> None:
+    def __init__(self, runtime: str, threads: int, *, warmup: int = 10, repeats: int = 20,
+                 min_seconds: float = 0.05) -> None:
         if runtime not in RUNTIMES:
             raise MbnasError(f"--runtime: {runtime!r} is not allowed; choose one of "
                              f"{', '.join(RUNTIMES)}")
@@ -140,7 +175,9 @@ class Timer:
                     cpu=cpu_model(), created=time.strftime("%Y-%m-%d %H:%M:%S"),
                     mbnas=__version__)
 
-    def time(self, module: nn.Module, shape: tuple[int, ...]) -> Entry:
+    def prepare(self, module: nn.Module, shape: tuple[int, ...]) -> Callable[[], object]:
+        """One call of ``module`` on an input of ``shape`` in this runtime, ready to time
+        (exported and loaded once)."""
         module = module.eval()
         x = torch.randn(*shape)
         if self.runtime == "torch":
@@ -151,16 +188,33 @@ class Timer:
             def call():
                 with torch.inference_mode():
                     module(x)
-        else:
-            call = self._session_call(module, x)
-        return timed(call, warmup=self.warmup, repeats=self.repeats,
+            return call
+        return self._session_call(module, x)
+
+    def time(self, module: nn.Module, shape: tuple[int, ...]) -> Entry:
+        """One module in one go (see :meth:`time_all` for rounds)."""
+        return timed(self.prepare(module, shape), warmup=self.warmup, repeats=self.repeats,
                      min_seconds=self.min_seconds)
 
-    def time_network(self, arch: Arch, batch: int) -> Entry:
+    def time_all(self, items: dict[str, tuple[nn.Module, tuple[int, ...]]], *,
+                 rounds: int = ROUNDS) -> dict[str, Entry]:
+        """Every ``key: (module, input shape)`` in ``rounds`` interleaved rounds."""
+        calls = {key: self.prepare(module, shape) for key, (module, shape) in items.items()}
+        return timed_rounds(calls, rounds=rounds, warmup=self.warmup, repeats=self.repeats,
+                            min_seconds=self.min_seconds)
+
+    def time_network(self, arch: Arch, batch: int, *, rounds: int = ROUNDS) -> Entry:
         """End to end: the whole network, as a deployment runs it."""
+        return self.time_networks({"net": arch}, batch, rounds=rounds)["net"]
+
+    def time_networks(self, archs: dict[str, Arch], batch: int, *,
+                      rounds: int = ROUNDS) -> dict[str, Entry]:
+        """Whole networks end to end, in interleaved rounds."""
         from mbnas.nn.network import build
 
-        return self.time(build(arch), (batch, 3, arch.resolution, arch.resolution))
+        return self.time_all({key: (build(arch), (batch, 3, arch.resolution,
+                                                  arch.resolution))
+                              for key, arch in archs.items()}, rounds=rounds)
 
     def _session_call(self, module: nn.Module, x: torch.Tensor) -> Callable[[], object]:
         ort = _ort()

@@ -6,11 +6,14 @@ single operators misses what fusion saves): every field of a resolved block
 (:class:`mbnas.arch.kinds.Block`) but its name, plus the classifier (pool and fully
 connected layers).  A network's predicted latency is the table's ``call`` entry (one run
 of a trivial network: the per-call cost every block measured alone pays once more) plus
-each block's entry less that per-call cost.
+each block's entry less that per-call cost.  A part the table lacks is predicted from the
+parts it holds (:mod:`mbnas.latency.fit`): a space has far more distinct blocks than a
+device can time, so a table measures a sample of them and fills the gaps.
 
 The file is JSON: ``meta`` (what it was measured on: runtime and its version, threads,
-batch, resolution, CPU model, when) and ``entries`` (key -> median and quartiles over the
-repeats, in ms).  Torch-free: a table is read and priced without building anything.
+batch, resolution, CPU model, when), ``entries`` (key -> median and quartiles over
+interleaved rounds, in ms) and ``networks`` (the build's networks timed end to end, by
+encoding: what calibrates the sum of parts, :meth:`Table.calibration`).  Torch-free: a table is read and priced without building anything.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from mbnas.arch.kinds import Block
 from mbnas.arch.spec import Arch, Network, resolve
@@ -41,8 +45,10 @@ def block_key(b: Block) -> str:
 
 
 def classifier_key(net: Network) -> str:
-    """``fc:1280-0-1000:relu6``: pooled features, hidden fc (0: none), classes."""
-    return f"fc:{net.features}-{net.hidden_fc}-{net.num_classes}:{net.fc_activation}"
+    """``fc:1280-0-1000:relu6:7``: pooled features, hidden fc (0: none), classes, and the
+    size of the feature map pooled."""
+    return (f"fc:{net.features}-{net.hidden_fc}-{net.num_classes}:{net.fc_activation}"
+            f":{net.blocks[-1].out_size}")
 
 
 def keys(arch: Arch) -> list[tuple[str, str]]:
@@ -86,35 +92,118 @@ class Meta:
     mbnas: str = ""
 
 
+class Part(NamedTuple):
+    """One row of a prediction: the layer, its table key, its ms less the per-call cost,
+    and whether the table measured it (else the fit predicted it)."""
+
+    layer: str
+    key: str
+    ms: float
+    measured: bool = True
+
+
 @dataclass
 class Table:
     meta: Meta
     entries: dict[str, Entry] = field(default_factory=dict)
     path: Path | None = None
+    # Whole networks timed end to end (encoding -> entry): what calibrates the sum of parts.
+    networks: dict[str, Entry] = field(default_factory=dict)
+    # Predict the parts the table lacks from those it holds; False: refuse them.
+    fill: bool = True
+    _fit: tuple = field(default=(-1, None), init=False, repr=False, compare=False)
+    _calibration: tuple = field(default=(-1, None), init=False, repr=False, compare=False)
 
     # --- prediction ---------------------------------------------------------------
 
-    def missing(self, arch: Arch) -> list[str]:
-        """The keys ``arch`` needs that the table lacks (none: it can be priced)."""
+    def model(self):
+        """The fit to this table's measured blocks (:func:`mbnas.latency.fit.fit`), or
+        None where it holds too few to fit; refitted when entries are added."""
+        if self._fit[0] != len(self.entries):
+            from mbnas.latency.fit import fit
+
+            call = self.entries[CALL].median_ms if CALL in self.entries else 0.0
+            self._fit = (len(self.entries), fit({k: e.median_ms - call
+                                                 for k, e in self.entries.items()
+                                                 if k != CALL}))
+        return self._fit[1]
+
+    def unmeasured(self, arch: Arch) -> list[str]:
+        """The keys ``arch`` needs that the table has not measured."""
         need = [k for _, k in keys(arch)] + [CALL]
         return sorted({k for k in need if k not in self.entries})
 
-    def breakdown(self, arch: Arch) -> list[tuple[str, str, float]]:
-        """``(layer, key, ms)`` per part, each less the per-call cost; the call last."""
+    def missing(self, arch: Arch) -> list[str]:
+        """The keys ``arch`` needs that the table can neither look up nor predict (none:
+        it can be priced)."""
+        model = self.model() if self.fill else None
+        return [k for k in self.unmeasured(arch)
+                if k == CALL or model is None or model.predict(k) is None]
+
+    def calibration(self) -> tuple[float, float]:
+        """``(scale, offset)``: a network's end-to-end latency is ``scale`` times the sum
+        of its parts plus ``offset`` ms, fitted (least squares on relative error) to the
+        networks the table timed end to end.  A part timed alone runs with its weights and
+        input hot in cache, which a whole network does not give it, and pays a call of its
+        own; the sum misses both (nn-Meter).  ``(1, 0)`` with fewer than 3 networks."""
+        state = (len(self.entries), len(self.networks))
+        if self._calibration[0] != state:
+            self._calibration = (state, self._fit_calibration())
+        return self._calibration[1]
+
+    def _fit_calibration(self) -> tuple[float, float]:
+        import numpy as np
+
+        from mbnas.arch.encoding import decode
+
+        pairs = []
+        for text, entry in self.networks.items():
+            try:
+                raw = sum(p.ms for p in self._parts(decode(text)))
+            except MbnasError:
+                continue
+            pairs.append((raw, entry.median_ms))
+        if len(pairs) < 3:
+            return 1.0, 0.0
+        raw, measured = np.array(pairs).T
+        a = np.stack([raw / measured, 1 / measured], axis=1)
+        scale, offset = np.linalg.lstsq(a, np.ones(len(raw)), rcond=None)[0]
+        if scale <= 0:
+            return 1.0, 0.0
+        return float(scale), float(offset)
+
+    def breakdown(self, arch: Arch) -> list[Part]:
+        """Each part's ms, less the per-call cost, then the call, all calibrated
+        (:meth:`calibration`): the call's row carries the offset."""
+        scale, offset = self.calibration()
+        rows = self._parts(arch)
+        return [p._replace(ms=p.ms * scale) for p in rows[:-1]] + [
+            rows[-1]._replace(ms=rows[-1].ms * scale + offset)]
+
+    def _parts(self, arch: Arch) -> list[Part]:
+        """:meth:`breakdown` before calibration."""
         self.check(arch)
         missing = self.missing(arch)
         if missing:
             where = f" {self.path}" if self.path else ""
+            why = ("" if not self.fill or CALL in missing else
+                   f" and holds too few measured blocks to predict them (at least "
+                   f"{_min_parts()})")
             raise MbnasError(f"latency table{where} has no entry for {len(missing)} part(s) "
-                             f"of this network, e.g. {missing[0]}; measure them on the device "
-                             "with `mbnas latency build ARCH --out TABLE` (it adds to a table)")
+                             f"of this network, e.g. {missing[0]}{why}; measure them on the "
+                             "device with `mbnas latency build ARCH --out TABLE` (it adds to "
+                             "a table)")
         call = self.entries[CALL].median_ms
-        rows = [(layer, key, self.entries[key].median_ms - call) for layer, key in keys(arch)]
-        return [*rows, ("call", CALL, call)]
+        rows = []
+        for layer, key in keys(arch):
+            entry = self.entries.get(key)
+            rows.append(Part(layer, key, entry.median_ms - call) if entry is not None else
+                        Part(layer, key, self.model().predict(key), measured=False))
+        return [*rows, Part("call", CALL, call)]
 
     def predict(self, arch: Arch) -> float:
         """Predicted end-to-end latency of ``arch`` in ms."""
-        return sum(ms for *_, ms in self.breakdown(arch))
+        return sum(part.ms for part in self.breakdown(arch))
 
     def check(self, arch: Arch) -> None:
         """Refuse an ``arch`` at another resolution than the table was measured at."""
@@ -133,7 +222,8 @@ class Table:
 
     def to_json(self) -> dict:
         return {"format": FORMAT, "meta": asdict(self.meta),
-                "entries": {k: asdict(e) for k, e in sorted(self.entries.items())}}
+                "entries": {k: asdict(e) for k, e in sorted(self.entries.items())},
+                "networks": {k: asdict(e) for k, e in sorted(self.networks.items())}}
 
     def save(self, path: str | Path | None = None) -> Path:
         from mbnas.files import write_json
@@ -142,6 +232,12 @@ class Table:
         write_json(path, self.to_json())
         self.path = path
         return path
+
+
+def _min_parts() -> int:
+    from mbnas.latency.fit import FEATURES, MIN_PARTS_PER_FEATURE
+
+    return MIN_PARTS_PER_FEATURE * len(FEATURES)
 
 
 def load_table(path: str | Path) -> Table:
@@ -165,16 +261,17 @@ def load_table(path: str | Path) -> Table:
             value = getattr(meta, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"meta.{name} {value!r} is not a positive integer")
-        entries = {}
-        for key, raw in data["entries"].items():
-            entry = Entry(**raw)
-            values = (entry.median_ms, entry.q1_ms, entry.q3_ms)
-            if not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                       and math.isfinite(v) and v >= 0 for v in values):
-                raise ValueError(f"entry {key!r} holds a time that is not a number of ms")
-            entries[key] = entry
+        entries, networks = {}, {}
+        for into, items in ((entries, data["entries"]), (networks, data.get("networks", {}))):
+            for key, raw in items.items():
+                entry = Entry(**raw)
+                values = (entry.median_ms, entry.q1_ms, entry.q3_ms)
+                if not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                           and math.isfinite(v) and v >= 0 for v in values):
+                    raise ValueError(f"entry {key!r} holds a time that is not a number of ms")
+                into[key] = entry
     except (KeyError, TypeError, ValueError, AttributeError) as err:
         what = f"missing {err}" if isinstance(err, KeyError) else str(err)
         raise MbnasError(f"latency table {path} is damaged: {what}; rebuild it with "
                          "`mbnas latency build`") from None
-    return Table(meta, entries, path)
+    return Table(meta, entries, path, networks)

@@ -279,7 +279,10 @@ def run_search(settings: SearchSettings, *, log=print) -> SearchOutcome:
         if not (run_dir / "run.json").exists():
             write_json(run_dir / "run.json", {
                 "name": settings.run_name, "created": time.strftime("%Y-%m-%d %H:%M:%S"),
-                "space": space.name, "fingerprint": fingerprint, "seed_widths": widths})
+                "space": space.name, "fingerprint": fingerprint, "seed_widths": widths,
+                # where its latency prices come from (mbnas show plots against them)
+                **({"latency_table": str(Path(settings.latency_table).resolve())}
+                   if settings.latency_table else {})})
         space = space.with_widths(widths)
         study = RunStudy(run_dir / "study.db", space, budget=settings.limits,
                          objective=settings.objective, sampler=settings.sampler,
@@ -603,6 +606,7 @@ def _finish(settings: SearchSettings, study, run_dir: Path, interrupted: list[in
             "proxy_noise": proxy_noise, "proxy_spread": measured_spread(settings.protocol),
             "rivals": rivals, "winner_latency": measured,
             "references": [r.to_row() for r in references],
+            "pareto_metric": study.pareto_metric.name,
             "pareto_front": [r.to_row() for r in front]}
     write_json(run_dir / "best.json", best)
     return SearchOutcome(run_dir, winner, references, front, rows, interrupted, seeds,

@@ -1,0 +1,225 @@
+"""How well does a latency table predict whole networks it never saw?  (Issue 21.)
+
+    python bench/latency_accuracy.py --out bench/latency/default
+
+For each runtime (ONNX Runtime and PyTorch eager; each in a fresh process, since running
+one runtime moves the other's eager timings), at ``--threads`` threads, batch 1, 224 px:
+
+1. Build: a table from the canonical networks (V1, V2, V3-Large, V3-Small at width 1.0
+   and the rivals scaled to 300M) and ``--build`` members of the default space drawn at
+   random (seed 1), timed as ``mbnas latency build`` times them: every part in 5
+   interleaved rounds, and those networks end to end (what calibrates the sum of parts).
+   Its build time and entry count are printed.
+2. Test: ``--test`` other members of the default space (seed 2; none of them a build
+   member) and the canonical networks, each timed end to end as a deployment runs it, and
+   (5 interleaved rounds, the median of their medians) and predicted from the table:
+   measured blocks as measured, the others from the fit to the table's blocks
+   (mbnas.latency.fit), the sum calibrated on the build's networks.  The canonical
+   networks were timed in the build too, so only the random members are unseen.
+3. Report: median absolute error and the share within +-10% (random members and canonical
+   networks apart), Kendall's tau of MACs against measured latency and of predicted
+   against measured latency.
+
+Nothing else may run on the machine meanwhile (it says so when entries were noisy).  Rows:
+``--out``/``{runtime}.csv`` (one per tested network), ``summary.json``, ``COMMAND``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from mbnas.arch.cost import count  # noqa: E402
+from mbnas.arch.encoding import encode, network_key  # noqa: E402
+from mbnas.arch.seeds import SEEDS, seed  # noqa: E402
+from mbnas.latency.table import RUNTIMES  # noqa: E402
+from mbnas.stats import kendall_tau  # noqa: E402
+
+RESOLUTION, BATCH, CLASSES = 224, 1, 1000
+FIELDS = ("set", "name", "arch", "macs", "measured_ms", "q1_ms", "q3_ms", "predicted_ms",
+          "error", "parts", "parts_predicted")
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def canonical() -> list[tuple[str, object]]:
+    from mbnas.search.rivals import scaled
+
+    nets = [(name, seed(name)) for name in SEEDS]
+    rivals, _ = scaled(300_000_000, resolution=RESOLUTION, num_classes=CLASSES)
+    return nets + [(r.label, r.arch) for r in rivals]
+
+
+def members(count_: int, draw_seed: int, exclude: set[str]) -> list[object]:
+    from mbnas.latency.build import space_members
+    from mbnas.search.space import resolve_space
+
+    space, out, seen = resolve_space(None), [], set(exclude)
+    attempt = 0
+    while len(out) < count_:
+        (arch,) = space_members(space, 1, seed=draw_seed * 100_003 + attempt,
+                                resolution=RESOLUTION, num_classes=CLASSES)
+        attempt += 1
+        key = network_key(encode(arch))
+        if key not in seen:
+            seen.add(key)
+            out.append(arch)
+    return out
+
+
+def one_runtime(args) -> dict:
+    """Build, test and report one runtime (run in its own process)."""
+    from mbnas.latency.build import build_table
+    from mbnas.latency.measure import Timer
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    table_path = out / f"{args.one}.table.json"
+    named = canonical()
+    build = members(args.build, 1, set())
+    built_keys = {network_key(encode(a)) for a in build} | {network_key(encode(a))
+                                                            for _, a in named}
+    test = members(args.test, 2, built_keys)
+    start = time.monotonic()
+    table = build_table([a for _, a in named] + build, table_path, runtime=args.one,
+                        threads=args.threads, batch=BATCH, resolution=RESOLUTION, log=log)
+    build_s = time.monotonic() - start
+    model = table.model()
+    log(f"{args.one}: table of {len(table.entries)} entries in {build_s:.0f} s; fit to "
+        f"{model.parts} blocks, median error {100 * model.median_error:.1f}% on them")
+    timer = Timer(args.one, args.threads)
+    tested = dict(named + [(f"member {j}", a) for j, a in enumerate(test)])
+    log(f"timing {len(tested)} networks end to end, in interleaved rounds")
+    start = time.monotonic()
+    measured = timer.time_networks(tested, BATCH)
+    log(f"... in {time.monotonic() - start:.0f} s")
+    rows = [{"set": "random" if label.startswith("member") else "canonical",
+             "name": label, "arch": encode(arch), "macs": count(arch).macs,
+             "measured_ms": measured[label].median_ms, "q1_ms": measured[label].q1_ms,
+             "q3_ms": measured[label].q3_ms} for label, arch in tested.items()]
+    rows = predicted(rows, table)
+    with open(out / f"{args.one}.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    return summarise(rows, args.one, build_s, table)
+
+
+def predicted(rows: list[dict], table) -> list[dict]:
+    """``rows`` with the table's predictions (the current fit: ``--report-only`` redoes
+    them from the saved table and timings, measuring nothing)."""
+    from mbnas.arch.encoding import decode
+
+    out = []
+    for r in rows:
+        parts = table.breakdown(decode(r["arch"]))
+        ms = sum(p.ms for p in parts)
+        out.append({**r, "predicted_ms": round(ms, 4),
+                    "error": round(ms / float(r["measured_ms"]) - 1, 4),
+                    "parts": len(parts) - 1,
+                    "parts_predicted": sum(not p.measured for p in parts)})
+    return out
+
+
+def summarise(rows, runtime, build_s, table) -> dict:
+    model = table.model()
+    def errors(subset):
+        err = [abs(r["error"]) for r in subset]
+        return {"networks": len(err), "median_abs_error": round(statistics.median(err), 4),
+                "within_10pct": round(sum(e <= 0.10 for e in err) / len(err), 4),
+                "max_abs_error": round(max(err), 4)}
+
+    random_rows = [r for r in rows if r["set"] == "random"]
+    canon = [r for r in rows if r["set"] == "canonical"]
+    measured = [float(r["measured_ms"]) for r in random_rows]
+    return {"runtime": runtime, "threads": table.meta.threads,
+            "runtime_version": table.meta.runtime_version, "cpu": table.meta.cpu,
+            "build_seconds": round(build_s), "entries": len(table.entries),
+            "noisy_entries": sum(e.noisy for e in table.entries.values()),
+            "fit_median_error": round(model.median_error, 4),
+            "networks_timed": len(table.networks),
+            "calibration": [round(v, 4) for v in table.calibration()],
+            "random": errors(random_rows), "canonical": errors(canon),
+            "all": errors(rows),
+            "kendall_tau_macs_vs_measured": round(kendall_tau(
+                [float(r["macs"]) for r in random_rows], measured), 3),
+            "kendall_tau_predicted_vs_measured": round(kendall_tau(
+                [r["predicted_ms"] for r in random_rows], measured), 3),
+            "fit_parts": model.parts,
+            "parts_predicted_share": round(sum(r["parts_predicted"] for r in random_rows)
+                                           / sum(r["parts"] for r in random_rows), 3)}
+
+
+def report(summaries: list[dict]) -> None:
+    print("| runtime | build | entries | random members: median error, within ±10% "
+          "| canonical: median error, within ±10% | τ MACs vs latency "
+          "| τ predicted vs measured |")
+    print("|---|---|---|---|---|---|---|")
+    for s in summaries:
+        r, c = s["random"], s["canonical"]
+        print(f"| {s['runtime']} {s['runtime_version']}, {s['threads']} thread(s) "
+              f"| {s['build_seconds'] // 60} min {s['build_seconds'] % 60} s "
+              f"| {s['entries']} ({s['noisy_entries']} noisy) "
+              f"| {100 * r['median_abs_error']:.1f}%, {100 * r['within_10pct']:.0f}% "
+              f"of {r['networks']} | {100 * c['median_abs_error']:.1f}%, "
+              f"{100 * c['within_10pct']:.0f}% of {c['networks']} "
+              f"| {s['kendall_tau_macs_vs_measured']:.2f} "
+              f"| {s['kendall_tau_predicted_vs_measured']:.2f} |")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", default="bench/latency/default")
+    p.add_argument("--runtime", choices=(*RUNTIMES, "both"), default="both")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--build", type=int, default=30, help="space members the table is "
+                   "built from (default 30)")
+    p.add_argument("--test", type=int, default=50, help="other members tested (default 50)")
+    p.add_argument("--report-only", action="store_true")
+    p.add_argument("--one", choices=RUNTIMES, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    out = Path(args.out)
+    if args.one:
+        summary = one_runtime(args)
+        (out / f"{args.one}.summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+        return 0
+    runtimes = RUNTIMES if args.runtime == "both" else (args.runtime,)
+    out.mkdir(parents=True, exist_ok=True)
+    if not args.report_only:
+        (out / "COMMAND").write_text("python " + shlex.join(["bench/latency_accuracy.py",
+                                                             *sys.argv[1:]]) + "\n")
+        for runtime in runtimes:
+            cmd = [sys.executable, __file__, "--one", runtime, "--out", str(out),
+                   "--threads", str(args.threads), "--build", str(args.build),
+                   "--test", str(args.test)]
+            subprocess.run(cmd, check=True)  # a fresh process per runtime
+    summaries = []
+    for runtime in runtimes:  # predictions redone from the saved table and timings
+        if not (out / f"{runtime}.csv").exists():
+            continue
+        from mbnas.latency.table import load_table
+
+        with open(out / f"{runtime}.csv", newline="") as f:
+            rows = predicted(list(csv.DictReader(f)), load_table(out / f"{runtime}.table.json"))
+        build_s = json.loads((out / f"{runtime}.summary.json").read_text())["build_seconds"]
+        summaries.append(summarise(rows, runtime, build_s,
+                                   load_table(out / f"{runtime}.table.json")))
+    (out / "summary.json").write_text(json.dumps(summaries, indent=1) + "\n")
+    report(summaries)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

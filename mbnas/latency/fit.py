@@ -1,0 +1,167 @@
+"""Predicting a part the table lacks from the parts it holds.
+
+A search space's width and channel choices give far more distinct blocks than a device can
+time (tens of thousands per stage of the default space), so a table holds the blocks of a
+sample of networks and predicts the others from them, as nn-Meter predicts unseen kernels
+from measured ones.  The model is the roofline's, one term per way a block spends time on a
+CPU: multiply-adds by kind of convolution (pointwise, depthwise by kernel size, full),
+feature-map elements read and written (memory-bound layers), activation elements by kind
+of activation, squeeze-and-excitation's pooling and rescaling, the shortcut's add, and a
+fixed cost per operator.  Its coefficients are fitted to the table's own entries by
+non-negative least squares on relative error (a 0.1 ms block counts as much as a 3 ms
+one), so they stay physical: no term can buy accuracy on one block by going negative.
+
+Measured entries are always used as measured; the fit only fills gaps.  Torch-free (numpy
+comes with pandas, a core dependency).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from mbnas.arch.kinds import Block, kind
+
+# Feature names, in column order (each a sum over the part's operators).
+FEATURES = ("ops", "macs_pointwise", "macs_full", "macs_dw3", "macs_dw5", "macs_dw7",
+            "elements_read_written", "act_relu", "act_hswish", "se_elements", "se_macs",
+            "shortcut_elements", "fc_macs", "pooled_elements")
+_CHEAP_ACTIVATIONS = ("relu", "relu6")
+
+
+def parse_block_key(key: str) -> Block | None:
+    """The block a table key names (see :func:`mbnas.latency.table.block_key`), or None
+    for the classifier, the call, or a key of another format."""
+    try:
+        kind_name, channels, k, s, activation, shortcut, se, size = key.split(":")
+        cin, hidden, cout = (int(c) for c in channels.split("-"))
+        if not (k[0] == "k" and s[0] == "s" and se[:2] == "se"):
+            return None
+        return Block("b", kind_name, cin, hidden, cout, int(k[1:]), int(s[1:]), activation,
+                     shortcut == "res", int(se[2:]), int(size))
+    except ValueError:
+        return None
+
+
+def parse_classifier_key(key: str) -> tuple[int, int, int, int] | None:
+    """``(features, hidden fc, classes, pooled size)`` of a classifier key, else None."""
+    parts = key.split(":")
+    if len(parts) != 4 or parts[0] != "fc":
+        return None
+    try:
+        features, hidden, classes = (int(c) for c in parts[1].split("-"))
+        return features, hidden, classes, int(parts[3])
+    except ValueError:
+        return None
+
+
+def features(key: str) -> np.ndarray | None:
+    """The model's features of the part ``key`` names; None where it is not a block or a
+    classifier this model knows."""
+    row = dict.fromkeys(FEATURES, 0.0)
+    block = parse_block_key(key)
+    if block is not None:
+        try:
+            convs = kind(block.kind).convs(block)
+        except Exception:  # noqa: BLE001 - a kind this install does not have
+            return None
+        cheap = block.activation in _CHEAP_ACTIVATIONS
+        for conv in convs:
+            out = conv.out_channels * conv.out_size ** 2
+            macs = conv.weights * conv.out_size ** 2
+            if not conv.norm:  # squeeze-and-excitation's 1x1 convs on the pooled vector
+                row["se_macs"] += macs
+                continue
+            row["ops"] += 1
+            row["elements_read_written"] += conv.in_channels * conv.in_size ** 2 + out
+            row["act_relu" if cheap else "act_hswish"] += out
+            if conv.groups > 1:
+                row[f"macs_dw{min(7, max(3, conv.kernel))}"] += macs
+            elif conv.kernel == 1:
+                row["macs_pointwise"] += macs
+            else:
+                row["macs_full"] += macs
+        if block.se_channels:
+            row["ops"] += 4  # pool, two convs, the gate and the rescale
+            row["se_elements"] += block.hidden_channels * block.out_size ** 2
+        if block.residual:
+            row["ops"] += 1
+            row["shortcut_elements"] += block.out_channels * block.out_size ** 2
+        return np.array([row[f] for f in FEATURES])
+    fc = parse_classifier_key(key)
+    if fc is not None:
+        feats, hidden, classes, size = fc
+        row["ops"] += 2 + bool(hidden)
+        row["pooled_elements"] = feats * size ** 2
+        row["fc_macs"] = feats * hidden + (hidden or feats) * classes
+        return np.array([row[f] for f in FEATURES])
+    return None
+
+
+def nnls(a: np.ndarray, b: np.ndarray, *, iterations: int = 500) -> np.ndarray:
+    """Non-negative least squares, ``min |a x - b|`` with ``x >= 0`` (Lawson and Hanson's
+    active-set method, as scipy's ``nnls``; scipy is not a dependency)."""
+    n = a.shape[1]
+    x = np.zeros(n)
+    passive = np.zeros(n, dtype=bool)
+    for _ in range(iterations):
+        gradient = a.T @ (b - a @ x)
+        free = ~passive & (gradient > 1e-12 * max(1.0, np.abs(gradient).max()))
+        if not free.any():
+            break
+        passive[np.argmax(np.where(free, gradient, -np.inf))] = True
+        while True:
+            z = np.zeros(n)
+            z[passive] = np.linalg.lstsq(a[:, passive], b, rcond=None)[0]
+            if (z[passive] > 0).all():
+                x = z
+                break
+            blocked = passive & (z <= 0)
+            alpha = np.min(x[blocked] / (x[blocked] - z[blocked]))
+            x = x + alpha * (z - x)
+            passive &= x > 1e-15
+            x[~passive] = 0.0
+    return x
+
+
+@dataclass(frozen=True)
+class Fit:
+    """Coefficients (ms per unit of each feature) fitted to ``parts`` measured entries,
+    with the median and 90th-percentile relative error on them."""
+
+    coefficients: np.ndarray
+    parts: int
+    median_error: float
+    p90_error: float
+
+    def predict(self, key: str) -> float | None:
+        """The part's predicted ms, without the per-call cost; None if ``key`` is not a
+        part the model knows."""
+        row = features(key)
+        return None if row is None else float(row @ self.coefficients)
+
+
+# Fewer measured parts than this per feature and the fit is not trusted for anything.
+MIN_PARTS_PER_FEATURE = 2
+
+
+def fit(measured: Mapping[str, float]) -> Fit | None:
+    """Fit the model to ``measured`` (key -> ms, less the per-call cost); None when there
+    are too few parts to fit it."""
+    rows, targets = [], []
+    for key, ms in measured.items():
+        row = features(key)
+        if row is not None and ms > 0:
+            rows.append(row)
+            targets.append(ms)
+    if len(rows) < MIN_PARTS_PER_FEATURE * len(FEATURES):
+        return None
+    a, b = np.array(rows), np.array(targets)
+    scale = a.max(axis=0)
+    scale[scale == 0] = 1.0  # a feature no measured part has: it gets no weight
+    weighted = (a / scale) / b[:, None]  # relative error: each row divided by its target
+    x = nnls(weighted, np.ones(len(b))) / scale
+    errors = np.abs(a @ x - b) / b
+    return Fit(x, len(b), float(np.median(errors)), float(np.quantile(errors, 0.9)))
