@@ -165,3 +165,73 @@ def fit(measured: Mapping[str, float]) -> Fit | None:
     x = nnls(weighted, np.ones(len(b))) / scale
     errors = np.abs(a @ x - b) / b
     return Fit(x, len(b), float(np.median(errors)), float(np.quantile(errors, 0.9)))
+
+
+# Grouped fits: blocks of one shape class (kind, kernel, stride, activation, SE, input size)
+# share their efficiencies far more than the whole space does; the finest group with enough
+# measured members predicts, coarser ones stand in for the rest.
+_GROUP_FEATURES = ("ops", "macs_pointwise", "macs_full", "macs_dw3", "macs_dw5", "macs_dw7",
+                   "elements_read_written", "se_elements", "se_macs", "shortcut_elements",
+                   "fc_macs", "pooled_elements")
+
+
+def _group_keys(key: str) -> tuple[tuple, ...]:
+    b = parse_block_key(key)
+    if b is None:
+        return (("fc",), ())
+    return ((b.kind, b.kernel, b.stride, b.activation, b.se_channels > 0, b.residual,
+             b.in_size),
+            (b.kind, b.kernel, b.stride, b.se_channels > 0, b.in_size),
+            (b.kind, b.stride, b.in_size),
+            (b.kind,),
+            ())
+
+
+@dataclass(frozen=True)
+class GroupedFit:
+    levels: tuple[dict, ...]  # per level: group -> coefficients
+    parts: int
+    median_error: float
+    p90_error: float
+
+    def predict(self, key: str) -> float | None:
+        row = features(key)
+        if row is None:
+            return None
+        for level, group in zip(self.levels, _group_keys(key), strict=False):
+            coef = level.get(group)
+            if coef is not None:
+                return float(row @ coef)
+        return None
+
+
+def grouped_fit(measured: Mapping[str, float], *, min_members: int = 6) -> GroupedFit | None:
+    base = fit(measured)
+    if base is None:
+        return None
+    rows = {k: features(k) for k, ms in measured.items() if ms > 0 and features(k) is not None}
+    depth = 5
+    levels: list[dict] = [dict() for _ in range(depth)]
+    members: list[dict] = [dict() for _ in range(depth)]
+    for key in rows:
+        for i, group in enumerate(_group_keys(key)):
+            members[i].setdefault(group, []).append(key)
+    mask = np.array([f in _GROUP_FEATURES for f in FEATURES])
+    for i in range(depth):
+        for group, keys_ in members[i].items():
+            if group == ():
+                levels[i][group] = base.coefficients
+                continue
+            used = mask & (np.array([rows[k] for k in keys_]).max(axis=0) > 0)
+            if len(keys_) < max(min_members, 2 * int(used.sum())):
+                continue
+            a = np.array([rows[k][used] for k in keys_])
+            b = np.array([measured[k] for k in keys_])
+            scale = a.max(axis=0)
+            x = np.zeros(len(FEATURES))
+            x[used] = nnls((a / scale) / b[:, None], np.ones(len(b))) / scale
+            levels[i][group] = x
+    model = GroupedFit(tuple(levels), len(rows), 0.0, 0.0)
+    errors = [abs(model.predict(k) - measured[k]) / measured[k] for k in rows]
+    return GroupedFit(tuple(levels), len(rows), float(np.median(errors)),
+                      float(np.quantile(errors, 0.9)))

@@ -1,6 +1,7 @@
 """Timing parts of networks on this machine, as a careful benchmark does: the thread
-count fixed and recorded, warm-up calls first, then many timed calls, the median kept
-with the quartiles (the spread says how far the figure can be trusted).
+count fixed and recorded, the process pinned to that many CPUs, warm-up calls first,
+then interleaved rounds of timed calls, the median of the rounds' medians kept with their
+quartiles (the spread says how far the figure can be trusted).
 
 Runtimes: ONNX Runtime on the CPU (each part exported to ONNX and run in a session with
 ``intra_op_num_threads`` fixed, its input bound once so that no call copies it) and
@@ -12,10 +13,12 @@ runtime in a fresh process: running one runtime moved the other's eager medians 
 from __future__ import annotations
 
 import io
+import os
 import platform
 import statistics
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -98,6 +101,24 @@ def parts(arch: Arch, batch: int) -> list[Part]:
                     (batch, net.features, last.out_size, last.out_size)))
     out.append(Part(CALL, _Call().eval(), (batch, 8, 1, 1)))
     return out
+
+
+@contextmanager
+def pinned(threads: int):
+    """Run the block pinned to ``threads`` CPUs (the first this process may use), then
+    restore the process's CPUs.  On this project's 2-core machine an unpinned ONNX Runtime
+    thread wandered between a quiet and a busy core: its medians of 20 calls ranged over
+    40% from one moment to the next, and pinned to the first core over 4% (with a rare
+    spell of 2x that the median of rounds discards)."""
+    if not hasattr(os, "sched_setaffinity"):  # not Linux: nothing to pin with
+        yield
+        return
+    allowed = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, sorted(allowed)[:max(1, threads)])
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, allowed)
 
 
 def _times(call: Callable[[], object], *, warmup: int, repeats: int,
@@ -193,15 +214,18 @@ class Timer:
 
     def time(self, module: nn.Module, shape: tuple[int, ...]) -> Entry:
         """One module in one go (see :meth:`time_all` for rounds)."""
-        return timed(self.prepare(module, shape), warmup=self.warmup, repeats=self.repeats,
-                     min_seconds=self.min_seconds)
+        call = self.prepare(module, shape)
+        with pinned(self.threads):
+            return timed(call, warmup=self.warmup, repeats=self.repeats,
+                         min_seconds=self.min_seconds)
 
     def time_all(self, items: dict[str, tuple[nn.Module, tuple[int, ...]]], *,
                  rounds: int = ROUNDS) -> dict[str, Entry]:
         """Every ``key: (module, input shape)`` in ``rounds`` interleaved rounds."""
         calls = {key: self.prepare(module, shape) for key, (module, shape) in items.items()}
-        return timed_rounds(calls, rounds=rounds, warmup=self.warmup, repeats=self.repeats,
-                            min_seconds=self.min_seconds)
+        with pinned(self.threads):
+            return timed_rounds(calls, rounds=rounds, warmup=self.warmup,
+                                repeats=self.repeats, min_seconds=self.min_seconds)
 
     def time_network(self, arch: Arch, batch: int, *, rounds: int = ROUNDS) -> Entry:
         """End to end: the whole network, as a deployment runs it."""

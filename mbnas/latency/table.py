@@ -13,7 +13,8 @@ device can time, so a table measures a sample of them and fills the gaps.
 The file is JSON: ``meta`` (what it was measured on: runtime and its version, threads,
 batch, resolution, CPU model, when), ``entries`` (key -> median and quartiles over
 interleaved rounds, in ms) and ``networks`` (the build's networks timed end to end, by
-encoding: what calibrates the sum of parts, :meth:`Table.calibration`).  Torch-free: a table is read and priced without building anything.
+encoding: what calibrates the sum of parts, :meth:`Table.calibration`).  Torch-free: a
+table is read and priced without building anything.
 """
 
 from __future__ import annotations
