@@ -152,7 +152,7 @@ def test_a_latency_budgeted_search_end_to_end(tmp_path):
     latencies = sorted(table.predict(a) for a in others)  # members it never measured
     budget = latencies[len(latencies) // 2]  # about half the space fits
     result = run("search", "--budget", "6M", "--budget", f"{budget:.4f}ms", "--space", TINY,
-                 "--dataset", "synthetic", "--epochs", "1", "--lr", "0.2", "--batch-size",
+                 "--dataset", "synthetic", "--epochs", "2", "--lr", "0.2", "--batch-size",
                  "32", "--trials", "5", "--runs-dir", str(tmp_path), "--name", "lat",
                  "--threads", "1", "--cpus-per-trial", "1", "--no-confirm", "--references",
                  "none", "--latency-table", str(path), "--latency-runtime", "torch",

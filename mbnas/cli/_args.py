@@ -63,11 +63,10 @@ def budget_limit(text: str) -> tuple[str, float]:
     from mbnas.latency.metric import is_time, parse_ms
 
     name, sep, amount = text.partition("=")
-    if sep and name.strip() == "latency":
-        name, sep, text = "", "", amount
-    if not sep and is_time(text):  # a time unit: a latency budget (--latency-table)
+    named_latency = bool(sep) and name.strip() == "latency"
+    if named_latency or (not sep and is_time(text)):  # a latency budget (--latency-table)
         try:
-            return "latency", parse_ms(text)
+            return "latency", parse_ms(amount if named_latency else text)
         except MbnasError as err:
             raise argparse.ArgumentTypeError(str(err)) from None
     if not sep:
