@@ -7,9 +7,9 @@ latency.  (Issue 21 item 5.)
 
 Each runtime and thread count runs in a fresh process (running one runtime moves the
 other's eager timings), batch 1, 224 px, 1000 classes; each network is timed as
-``mbnas latency build`` times a part (10 warm-up calls, then at least 50 timed calls and
-0.2 s; the median, with the quartiles), in ``--rounds`` interleaved rounds, and the
-median of the rounds' medians is kept.  Nothing else may run on the machine meanwhile.
+``mbnas latency build`` times a part: pinned to as many cores as threads, ``--rounds``
+interleaved rounds of at least 20 calls and 0.05 s, the median of the rounds' medians
+kept with their quartiles.  Nothing else may run on the machine meanwhile.
 Rows: ``--out``/``networks.csv``; the printed table is the README's.
 """
 
@@ -19,7 +19,6 @@ import argparse
 import csv
 import json
 import shlex
-import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -54,14 +53,13 @@ def one(runtime: str, threads: int, nets: list[tuple[str, str]], rounds: int) ->
     from mbnas.latency.measure import Timer
 
     timer = Timer(runtime, threads)
-    medians: dict[str, list[float]] = {name: [] for name, _ in nets}
-    for _ in range(rounds):  # interleaved: a slow moment of the machine hits every network
-        for name, arch in nets:
-            medians[name].append(timer.time_network(decode(arch), 1).median_ms)
+    # Interleaved rounds (a slow moment of the machine hits every network), pinned.
+    entries = timer.time_networks({name: decode(arch) for name, arch in nets}, 1,
+                                  rounds=rounds)
     return [{"runtime": runtime, "threads": threads, "name": name, "arch": arch,
              "macs": count(decode(arch)).macs,
-             "median_ms": round(statistics.median(medians[name]), 3),
-             "min_ms": round(min(medians[name]), 3), "max_ms": round(max(medians[name]), 3)}
+             "median_ms": round(entries[name].median_ms, 3),
+             "q1_ms": round(entries[name].q1_ms, 3), "q3_ms": round(entries[name].q3_ms, 3)}
             for name, arch in nets]
 
 
@@ -91,7 +89,7 @@ def main() -> int:
     p.add_argument("--out", default="bench/latency/networks")
     p.add_argument("--arch", action="append", default=[], metavar="NAME=ARCH",
                    help="another network to time (an encoding, seed name or spec file)")
-    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--report-only", action="store_true")
     p.add_argument("--one", nargs=2, metavar=("RUNTIME", "THREADS"), help=argparse.SUPPRESS)
     args = p.parse_args()

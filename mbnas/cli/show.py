@@ -209,7 +209,9 @@ def show(run: str | Path) -> str:
         parts += [best["proxy_noise"], ""]
     parts += [_weights_line(rows), ""]
     if best["rivals"]:
-        parts.append(f"rivals: the MobileNets scaled to the {budget} budget (V1, V2 and "
+        limits = best["budgets"]
+        words = format_count(limits["macs"]) if list(limits) == ["macs"] else budget
+        parts.append(f"rivals: the MobileNets scaled to the {words} budget (V1, V2 and "
                      "V3-Large at the largest width that fits)")
     for r in best["rivals"]:
         acc = ("not trained under the proxy" if r.get("proxy_val_acc") is None

@@ -399,10 +399,12 @@ def _run_phases(settings: SearchSettings, study, run_dir: Path, log) -> str:
     archs, over = reference_archs(settings, study.space)
     refs = study.reference_source(archs)
     if over:
-        log(f"no rival from {', '.join(over)}: over the {settings.limits.text()} "
-            f"budget even at width {MIN_WIDTH:g}, the narrowest a rival takes ("
-            + ", ".join(f"{format_count(m)} MACs" for m in over.values())
-            + "); --references names any to train")
+        macs_only = [n for n, _ in settings.limits.limits] == ["macs"]
+        log(f"no rival from {', '.join(over)}: over the "
+            f"{format_count(settings.macs_budget) if macs_only else settings.limits.text()} "
+            f"budget even at width {MIN_WIDTH:g}, the narrowest a rival takes"
+            + (" (" + ", ".join(f"{format_count(m)} MACs" for m in over.values()) + ")"
+               if macs_only else "") + "; --references names any to train")
     if len(refs):
         slots, ref_protocol = fixed, fixed_protocol
         if per_core and len(refs) < per_core:  # fewer than the cores: share them out
