@@ -71,8 +71,8 @@ def _summary_table(outcome) -> str:
               f"{format_count(params, 2):>9}  {arch}"
               for label, acc, macs, params, arch in rows]
     if outcome.rivals:
-        lines.append("rivals: V1, V2 and V3-Large each at the largest width whose MACs fit "
-                     "the budget, at the search's resolution")
+        lines.append("rivals: V1, V2 and V3-Large each at the largest width that fits the "
+                     "budget (every limit of it), at the search's resolution")
     lines.append(outcome.proxy_noise)
     return "\n".join(lines)
 

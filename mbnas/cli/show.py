@@ -187,6 +187,7 @@ def show(run: str | Path) -> str:
     run = Path(run)
     rows = read_trials(run)
     best = read_best(run)
+    latency = _latency_metric(run)  # registered first: the budget's text names its unit
     budget = _budget_text(best["budgets"])
     parts = [f"# {run}: {_count_line(rows)}, budget {budget}", "",
              markdown_table(trials_table(rows)), ""]
@@ -234,7 +235,6 @@ def show(run: str | Path) -> str:
              "spread": spread if isinstance(spread, (int, float)) else None}
     images = [plot(rows, best["budget"], best.get("pareto_front", []),
                    run / "accuracy_vs_macs.png", **marks)]
-    latency = _latency_metric(run)
     if latency:  # a run priced by a latency table: the same plot against its predictions
         limit = best["budgets"].get("latency")
         front = (best.get("pareto_front", []) if best.get("pareto_metric") == "latency"
