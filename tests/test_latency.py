@@ -172,6 +172,12 @@ def test_a_latency_budgeted_search_end_to_end(tmp_path):
     assert f"{w['predicted_ms']:.2f} ms predicted, {w['measured_ms']:.2f}" in result.stdout
     assert best["budgets"]["latency"] == pytest.approx(budget, abs=1e-3)
     assert best["budgets"]["macs"] == 6_000_000
+    # mbnas show names the latency limit in ms and plots accuracy against latency too.
+    shown = run("show", str(tmp_path / "lat"))
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    assert f"budget 6.0M MACs and {best['budgets']['latency']:.2f} ms" in shown.stdout
+    assert "winner's latency" in shown.stdout
+    assert (tmp_path / "lat" / "accuracy_vs_latency.png").stat().st_size > 0
 
 
 @pytest.fixture(scope="module")
