@@ -67,7 +67,7 @@ def stage_table(arch: Arch, layers: list[LayerCost],
             ms = latency.get(r["layer"])
             cells += ["" if ms is None else f"{ms:.3f}",
                       "" if ms is None else f"{100 * ms / total:.1f}%"]
-        body.append(["call", "per-call cost", "", "", "", "", "",
+        body.append(["call", "per-call cost + calibration", "", "", "", "", "",
                      f"{latency.get('call', 0.0):.3f}",
                      f"{100 * latency.get('call', 0.0) / total:.1f}%"])
     table = _text_table(header, body, right=set(range(3, len(header))))

@@ -252,7 +252,8 @@ def prepare(settings: SearchSettings) -> tuple[SearchSpace, str]:
             exact = f"{cost:,} {m.unit}: " if m.name == "macs" else ""
             raise MbnasError(
                 f"budget {m.format(limit)} {m.unit} is below the cheapest member of space "
-                f"{space.name!r}, which costs {m.format(cost)} ({exact}{encode(cheapest)}); "
+                f"{space.name!r}, which costs {m.format(cost)} {m.unit} "
+                f"({exact}{encode(cheapest)}); "
                 "raise --budget or widen the space")
     return space, space_path.read_text()
 
