@@ -142,14 +142,6 @@ def _entry(values: list[float], runs: int) -> Entry:
                  runs=runs)
 
 
-def timed(call: Callable[[], object], *, warmup: int, repeats: int,
-          min_seconds: float = 0.0) -> Entry:
-    """Median and quartiles of ``repeats`` timed calls (more while under ``min_seconds``)
-    after ``warmup`` untimed ones, in ms."""
-    times = _times(call, warmup=warmup, repeats=repeats, min_seconds=min_seconds)
-    return _entry(times, len(times))
-
-
 # Rounds of timings of each part, interleaved: on a shared machine a slow spell of a second
 # or two moved single medians by 10-40% (bench/latency/); the median of several rounds,
 # seconds apart, is what the part costs.
@@ -211,13 +203,6 @@ class Timer:
                     module(x)
             return call
         return self._session_call(module, x)
-
-    def time(self, module: nn.Module, shape: tuple[int, ...]) -> Entry:
-        """One module in one go (see :meth:`time_all` for rounds)."""
-        call = self.prepare(module, shape)
-        with pinned(self.threads):
-            return timed(call, warmup=self.warmup, repeats=self.repeats,
-                         min_seconds=self.min_seconds)
 
     def time_all(self, items: dict[str, tuple[nn.Module, tuple[int, ...]]], *,
                  rounds: int = ROUNDS) -> dict[str, Entry]:
