@@ -67,7 +67,7 @@ def target_args(args) -> list[str]:
 
 def run_search(work: Path, sampler: str, seed: int, args) -> dict:
     """One default search (resumed if it ran before); its proxy winner."""
-    name = f"{sampler}-{seed}"
+    name = f"{args.variant + '-' if args.variant else ''}{sampler}-{seed}"
     command = [sys.executable, "-m", "mbnas", "search", "--budget", args.budget,
                "--sampler", sampler, "--seed", str(seed), "--name", name,
                "--runs-dir", str(work / "runs"), "--references", "none", "--no-confirm",
@@ -175,6 +175,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dataset", default="fashion-mnist")
     parser.add_argument("--resolution", type=int, help="target resolution (default 224)")
     parser.add_argument("--searches", type=int, default=3, help="per sampler")
+    parser.add_argument("--samplers", default=",".join(SAMPLERS),
+                        help=f"comma-separated, from {', '.join(SAMPLERS)} (default both)")
+    parser.add_argument("--variant", default="",
+                        help="a name for searches run with other options (after --): "
+                             "their runs and trainings are kept apart from the default's, "
+                             "the rivals' trainings shared")
     parser.add_argument("--subset", type=int, default=12_000)
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--seeds", default="2000,2001,2002",
@@ -211,7 +217,10 @@ def main(argv: list[str] | None = None) -> None:
     (args.out / "COMMAND").write_text(
         "python bench/search_quality.py " + " ".join(sys.argv[1:]) + "\n")
 
-    order = [(sampler, seed) for seed in range(args.searches) for sampler in SAMPLERS]
+    samplers = [s for s in args.samplers.split(",") if s]
+    if not samplers or set(samplers) - set(SAMPLERS):
+        parser.error(f"--samplers: choose from {', '.join(SAMPLERS)}")
+    order = [(sampler, seed) for seed in range(args.searches) for sampler in samplers]
     for i, (sampler, seed) in enumerate(order, 1):
         log(f"search {i}/{len(order)}: {sampler}, seed {seed}")
         row = run_search(args.work, sampler, seed, args)
