@@ -1,15 +1,17 @@
 """How well does a latency table predict whole networks it never saw?  (Issue 21.)
 
-    python bench/latency_accuracy.py --out bench/latency/default
+    python bench/latency_accuracy.py --out bench/latency/context --build 60
+    python bench/latency_accuracy.py --out bench/latency/default --method isolated
 
 For each runtime (ONNX Runtime and PyTorch eager; each in a fresh process, since running
 one runtime moves the other's eager timings), at ``--threads`` threads, batch 1, 224 px:
 
 1. Build: a table from the canonical networks (V1, V2, V3-Large, V3-Small at width 1.0
    and the rivals scaled to 300M) and ``--build`` members of the default space drawn at
-   random (seed 1), timed as ``mbnas latency build`` times them: every part in 5
-   interleaved rounds, and those networks end to end (what calibrates the sum of parts).
-   Its build time and entry count are printed.
+   random (seed 1), timed as ``mbnas latency build --method M`` times them: every part
+   in 5 interleaved rounds (in context: each network run whole, split into its blocks'
+   shares; isolated: each part alone), and those networks end to end (what calibrates the
+   sum of parts).  Its build time and entry count are printed.
 2. Test: ``--test`` other members of the default space (seed 2; none of them a build
    member) and the canonical networks, each timed end to end as a deployment runs it, and
    (5 interleaved rounds, the median of their medians) and predicted from the table:
@@ -94,7 +96,8 @@ def one_runtime(args) -> dict:
     test = members(args.test, 2, built_keys)
     start = time.monotonic()
     table = build_table([a for _, a in named] + build, table_path, runtime=args.one,
-                        threads=args.threads, batch=BATCH, resolution=RESOLUTION, log=log)
+                        threads=args.threads, batch=BATCH, resolution=RESOLUTION,
+                        method=args.method, log=log)
     build_s = time.monotonic() - start
     model = table.model()
     log(f"{args.one}: table of {len(table.entries)} entries in {build_s:.0f} s; fit to "
@@ -144,7 +147,7 @@ def summarise(rows, runtime, build_s, table) -> dict:
     random_rows = [r for r in rows if r["set"] == "random"]
     canon = [r for r in rows if r["set"] == "canonical"]
     measured = [float(r["measured_ms"]) for r in random_rows]
-    return {"runtime": runtime, "threads": table.meta.threads,
+    return {"runtime": runtime, "method": table.meta.method, "threads": table.meta.threads,
             "runtime_version": table.meta.runtime_version, "cpu": table.meta.cpu,
             "build_seconds": round(build_s), "entries": len(table.entries),
             "noisy_entries": sum(e.noisy for e in table.entries.values()),
@@ -169,7 +172,8 @@ def report(summaries: list[dict]) -> None:
     print("|---|---|---|---|---|---|---|")
     for s in summaries:
         r, c = s["random"], s["canonical"]
-        print(f"| {s['runtime']} {s['runtime_version']}, {s['threads']} thread(s) "
+        print(f"| {s['runtime']} {s['runtime_version']}, {s['threads']} thread(s), "
+              f"blocks {'in context' if s['method'] == 'context' else 'alone'} "
               f"| {s['build_seconds'] // 60} min {s['build_seconds'] % 60} s "
               f"| {s['entries']} ({s['noisy_entries']} noisy) "
               f"| {100 * r['median_abs_error']:.1f}%, {100 * r['within_10pct']:.0f}% "
@@ -187,6 +191,8 @@ def main() -> int:
     p.add_argument("--build", type=int, default=30, help="space members the table is "
                    "built from (default 30)")
     p.add_argument("--test", type=int, default=50, help="other members tested (default 50)")
+    p.add_argument("--method", choices=("context", "isolated"), default="context",
+                   help="how the table times its blocks (mbnas latency build --method)")
     p.add_argument("--report-only", action="store_true")
     p.add_argument("--one", choices=RUNTIMES, help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -203,7 +209,7 @@ def main() -> int:
         for runtime in runtimes:
             cmd = [sys.executable, __file__, "--one", runtime, "--out", str(out),
                    "--threads", str(args.threads), "--build", str(args.build),
-                   "--test", str(args.test)]
+                   "--test", str(args.test), "--method", args.method]
             subprocess.run(cmd, check=True)  # a fresh process per runtime
     summaries = []
     for runtime in runtimes:  # predictions redone from the saved table and timings

@@ -38,13 +38,49 @@ def test_a_table_holds_every_block_of_the_network_and_predicts_their_sum(table_p
     assert table.meta.runtime == "torch" and table.meta.threads == 1
     assert table.meta.resolution == 32 and table.meta.cpu
     rows = table.breakdown(SMALL)
+    # Timed in context, a block's entry is its share of the network's runs: the network is
+    # the call plus its blocks (uncalibrated: one network timed whole is too few).
+    assert table.meta.method == "context" and table.calibration() == (1.0, 0.0)
+    assert table.predict(SMALL) == pytest.approx(
+        sum(table.entries[k].median_ms for _, k in keys(SMALL) + [("", CALL)]))
+    assert len(rows) == len(keys(SMALL)) + 1
+    # Blocks are keyed as the network resolves them: V2's repeated blocks share an entry.
+    assert len(set(table.entries)) < len(keys(SMALL)) + 1
+
+
+@pytest.mark.parametrize("runtime", ["torch", "onnxruntime"])
+def test_a_block_timed_alone_pays_a_call_of_its_own(tmp_path, runtime):
+    pytest.importorskip("onnxruntime")
+    table = build_table([SMALL], tmp_path / "t.json", runtime=runtime, threads=1, batch=1,
+                        resolution=32, method="isolated", log=lambda m: None, **QUICK)
+    assert load_table(tmp_path / "t.json").meta.method == "isolated"
     call = table.entries[CALL].median_ms
     assert table.predict(SMALL) == pytest.approx(
         sum(table.entries[k].median_ms for _, k in keys(SMALL)) - len(keys(SMALL)) * call
         + call)
-    assert len(rows) == len(keys(SMALL)) + 1
-    # Blocks are keyed as the network resolves them: V2's repeated blocks share an entry.
-    assert len(set(table.entries)) < len(keys(SMALL)) + 1
+    with pytest.raises(MbnasError, match="measured with method='isolated'"):
+        build_table([SMALL], tmp_path / "t.json", runtime=runtime, threads=1, batch=1,
+                    resolution=32, log=lambda m: None, **QUICK)
+
+
+def test_a_profiled_run_is_split_into_its_blocks_shares():
+    from mbnas.latency.measure import ort_shares
+
+    def node(name, ts, dur):
+        return {"cat": "Node", "name": f"{name}_kernel_time", "ts": ts, "dur": dur}
+
+    run = [{"cat": "Session", "name": "model_run", "ts": 100, "dur": 60},
+           node("ReorderInput_token_1", 102, 2),  # before the first block: the call's
+           node("/features/features.0/features.0.0/Conv", 104, 10),
+           node("/features/features.1/expand/expand.0/Conv", 115, 8),
+           node("ReorderOutput_token_2", 124, 3),  # inside block 1: block 1's
+           node("/features/features.1/project/project.0/Conv", 128, 6),
+           node("/pool/GlobalAveragePool", 140, 5), node("/classifier/Gemm", 146, 4)]
+    later = [dict(e, ts=e["ts"] + 1000) for e in run]
+    shares = ort_shares(later + run, blocks=2)  # in any order
+    assert shares == [pytest.approx([0.011, 0.025, 0.010, 0.014])] * 2  # blocks, fc, call
+    with pytest.raises(MbnasError, match="does not name every block"):
+        ort_shares(run[:2] + run[5:], blocks=2)
 
 
 def test_a_build_resumes_and_adds_only_what_is_missing(table_path, tmp_path):
@@ -58,7 +94,7 @@ def test_a_build_resumes_and_adds_only_what_is_missing(table_path, tmp_path):
     assert all(after[k] == e for k, e in before.items())  # nothing measured again
     new = {k for _, k in keys(V3)} - set(before)
     assert set(after) == set(before) | new and new
-    assert f"{len(new)} to measure" in lines[0]
+    assert "1 network(s) to time whole" in lines[0]  # V3 only: SMALL was timed before
     with pytest.raises(MbnasError, match="measured with threads=1"):
         build_table([SMALL], path, runtime="torch", threads=2, batch=1, resolution=32,
                     log=lambda m: None, **QUICK)

@@ -24,7 +24,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
                                resolution=args.resolution, num_classes=args.num_classes)
     table = build_table(archs, args.out, runtime=args.runtime, threads=args.threads,
                         batch=args.batch, resolution=args.resolution, warmup=args.warmup,
-                        repeats=args.repeats, rounds=args.rounds,
+                        repeats=args.repeats, rounds=args.rounds, method=args.method,
                         log=lambda m: print(m, file=sys.stderr, flush=True))
     print(f"{args.out}: {len(table.entries)} entries ({table.describe()})")
     return 0
@@ -32,7 +32,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
 def add_parser(sub) -> None:
     from mbnas.arch.spec import NUM_CLASSES
-    from mbnas.latency.table import RUNTIMES
+    from mbnas.latency.table import METHODS, RUNTIMES
 
     p = sub.add_parser("latency", help="measure a latency table on this machine")
     commands = p.add_subparsers(dest="latency_command", metavar="SUBCOMMAND")
@@ -61,5 +61,10 @@ def add_parser(sub) -> None:
     b.add_argument("--rounds", type=positive_int, default=5,
                    help="interleaved rounds per entry, seconds apart; the entry is the "
                         "median of the rounds' medians (default 5)")
+    b.add_argument("--method", choices=METHODS, default="context",
+                   help="context (default): time each block inside the networks run whole, "
+                        "its share of each run; isolated: each block alone, as a network of "
+                        "its own (a block alone pays conversions and cache misses a network "
+                        "does not: docs/latency.md)")
     b.add_argument("--out", required=True, metavar="TABLE", help="the table file (JSON)")
     b.set_defaults(func=_cmd_build)

@@ -1,5 +1,5 @@
 """``mbnas latency build``: measure every part a list of networks needs, add it to a
-table, save after each entry (a killed build resumes where it stopped)."""
+table, save after each chunk (a killed build resumes where it stopped)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 from mbnas.arch.spec import Arch
 from mbnas.errors import MbnasError
-from mbnas.latency.table import Meta, Table, load_table
+from mbnas.latency.table import CALL, METHODS, Meta, Table, load_table
 from mbnas.units import duration
 
 
@@ -26,7 +26,8 @@ def space_members(space, count: int, *, seed: int, resolution: int | None,
 def check_meta(table: Table, meta: Meta) -> None:
     """A table grows only with entries measured the same way."""
     stored = table.meta
-    for field in ("runtime", "runtime_version", "threads", "batch", "resolution", "cpu"):
+    for field in ("runtime", "runtime_version", "threads", "batch", "resolution", "cpu",
+                  "method"):
         if getattr(stored, field) != getattr(meta, field):
             raise MbnasError(f"latency table {table.path} was measured with {field}="
                              f"{getattr(stored, field)!r}, this build measures "
@@ -34,68 +35,88 @@ def check_meta(table: Table, meta: Meta) -> None:
                              "settings to add to it")
 
 
-# Parts are timed in chunks of this many, each chunk in interleaved rounds, then saved: a
-# killed build loses one chunk at most.
+# Parts are timed in chunks of this many (networks: a quarter of it), each chunk in
+# interleaved rounds, then saved: a killed build loses one chunk at most.
 CHUNK = 40
 
 
 def build_table(archs: Iterable[Arch], out: str | Path, *, runtime: str, threads: int,
                 batch: int, resolution: int, warmup: int = 10, repeats: int = 20,
                 min_seconds: float = 0.05, rounds: int | None = None,
-                networks: bool = True,
+                networks: bool = True, method: str = "context",
                 log: Callable[[str], None] = print) -> Table:
     """Time every part ``archs`` need that ``out`` lacks (in interleaved rounds), and,
     with ``networks``, each of ``archs`` end to end (what calibrates the sum of parts:
-    :meth:`Table.calibration`); save after every chunk."""
-    from mbnas.arch.encoding import encode
-    from mbnas.latency.measure import ROUNDS, Timer, parts
+    :meth:`Table.calibration`); save after every chunk.  ``method`` (see
+    :mod:`mbnas.latency.table`): ``context`` times the parts inside ``archs`` run whole,
+    ``isolated`` each part alone."""
+    from mbnas.latency.measure import ROUNDS, Timer
 
+    if method not in METHODS:
+        raise MbnasError(f"--method: {method!r} is not allowed; choose one of "
+                         f"{', '.join(METHODS)}")
     rounds = rounds or ROUNDS
     out = Path(out)
     timer = Timer(runtime, threads, warmup=warmup, repeats=repeats, min_seconds=min_seconds)
-    meta = timer.meta(batch=batch, resolution=resolution)
+    meta = timer.meta(batch=batch, resolution=resolution, method=method)
     if out.exists():
         table = load_table(out)
         check_meta(table, meta)
     else:
         table = Table(meta, {}, out)
-    todo = {}
     archs = list(archs)
     for arch in archs:
         if arch.resolution != resolution:
             raise MbnasError(f"an architecture is at {arch.resolution} px, the table at "
                              f"{resolution}; give --resolution {arch.resolution} or the "
                              "architectures at the table's")
-        for part in parts(arch, batch):
-            if part.key not in table.entries:
-                todo.setdefault(part.key, part)
-    whole = ({encode(a): a for a in archs if encode(a) not in table.networks}
-             if networks else {})
+    if method == "context":
+        jobs, what = _context_jobs(table, archs, networks), "network(s) timed in context"
+    else:
+        jobs, what = _isolated_jobs(table, archs, batch, networks), "part(s) timed alone"
     have = len(table.entries)
-    log(f"latency build: {len(archs)} network(s) need {len(todo) + have} parts, "
-        f"{have} in {out} already, {len(todo)} to measure, and {len(whole)} network(s) to "
-        f"time end to end ({table.describe()}; {rounds} interleaved rounds of at least "
-        f"{repeats} timed calls each)")
+    todo = sum(len(chunk) for kind, chunk in jobs if kind == "part")
+    whole = sum(len(chunk) for kind, chunk in jobs if kind != "part")
+    if method == "context":
+        log(f"latency build: {len(archs)} network(s), {have} parts in {out} already; "
+            f"{whole} network(s) to time whole, once split into their blocks' shares and "
+            f"once end to end ({table.describe()}; {rounds} interleaved rounds of at least "
+            f"{repeats} timed calls each)")
+    else:
+        log(f"latency build: {len(archs)} network(s) need {todo + have} parts, "
+            f"{have} in {out} already, {todo} to measure, and {whole} network(s) to "
+            f"time end to end ({table.describe()}; {rounds} interleaved rounds of at least "
+            f"{repeats} timed calls each)")
     start = time.monotonic()
-    jobs = [("part", list(todo.items())[i:i + CHUNK]) for i in range(0, len(todo), CHUNK)]
-    jobs += [("network", list(whole.items())[i:i + CHUNK // 4])
-             for i in range(0, len(whole), CHUNK // 4)]
-    total, done = len(todo) + len(whole), 0
-    for what, chunk in jobs:
-        if what == "part":
+    total, done = todo + whole, 0
+    for kind, chunk in jobs:
+        if kind == "part":
             entries = timer.time_all({k: (p.module, p.shape) for k, p in chunk},
                                      rounds=rounds)
             table.entries.update(entries)
+            label = "part(s) timed alone"
+        elif kind == "context":
+            measured = timer.time_in_context(dict(chunk), batch, rounds=rounds)
+            entries = {}
+            for parts_of in measured.values():  # a part met before keeps its first entry
+                for key, entry in parts_of.items():
+                    if key not in table.entries and key not in entries:
+                        entries[key] = entry
+            table.entries.update(entries)
+            if networks:
+                table.networks.update(timer.time_networks(dict(chunk), batch, rounds=rounds))
+            label = what
         else:
             entries = timer.time_networks(dict(chunk), batch, rounds=rounds)
             table.networks.update(entries)
+            label = "network(s) timed end to end"
         table.save(out)
         done += len(chunk)
         elapsed = time.monotonic() - start
         left = elapsed / done * (total - done)
         noisy = sum(e.noisy for e in entries.values())
         flag = f", {noisy} NOISY (rounds more than 10% apart)" if noisy else ""
-        log(f"[{done}/{total}] {len(chunk)} {what}(s) timed{flag}; "
+        log(f"[{done}/{total}] {len(chunk)} {label}{flag}; "
             f"{duration(elapsed)} elapsed, ~{duration(left)} left")
     if not jobs:
         table.save(out)
@@ -105,3 +126,38 @@ def build_table(archs: Iterable[Arch], out: str | Path, *, runtime: str, threads
             "medians more than 10% apart): the machine was busy or its clock moved; rebuild "
             "them on an idle machine (delete the table, or build to another --out)")
     return table
+
+
+def _context_jobs(table: Table, archs: list[Arch], networks: bool) -> list[tuple]:
+    """Chunks of the networks to run whole: those that need a part the table lacks, and,
+    with ``networks``, those not yet timed end to end."""
+    from mbnas.arch.encoding import encode
+    from mbnas.latency.table import keys
+
+    todo: dict[str, Arch] = {}
+    for arch in archs:
+        text = encode(arch)
+        lacks = any(k not in table.entries for _, k in keys(arch)) or CALL not in table.entries
+        if lacks or (networks and text not in table.networks):
+            todo.setdefault(text, arch)
+    items = list(todo.items())
+    step = CHUNK // 4
+    return [("context", items[i:i + step]) for i in range(0, len(items), step)]
+
+
+def _isolated_jobs(table: Table, archs: list[Arch], batch: int, networks: bool) -> list:
+    """Chunks of the parts ``archs`` need that the table lacks, each timed alone, then of
+    the networks to time end to end."""
+    from mbnas.arch.encoding import encode
+    from mbnas.latency.measure import parts
+
+    todo = {}
+    for arch in archs:
+        for part in parts(arch, batch):
+            if part.key not in table.entries:
+                todo.setdefault(part.key, part)
+    whole = ({encode(a): a for a in archs if encode(a) not in table.networks}
+             if networks else {})
+    jobs = [("part", list(todo.items())[i:i + CHUNK]) for i in range(0, len(todo), CHUNK)]
+    return jobs + [("network", list(whole.items())[i:i + CHUNK // 4])
+                   for i in range(0, len(whole), CHUNK // 4)]

@@ -12,10 +12,14 @@ runtime in a fresh process: running one runtime moved the other's eager medians 
 
 from __future__ import annotations
 
+import ctypes
 import io
+import json
 import os
 import platform
+import re
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -121,6 +125,25 @@ def pinned(threads: int):
         os.sched_setaffinity(0, allowed)
 
 
+# glibc's mallopt parameters (malloc.h).
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+
+
+def steady_allocator() -> bool:
+    """Fix glibc malloc's thresholds in this process, as a long-running inference process
+    settles into: buffers up to 32 MiB come from the heap, which is not handed back to the
+    system.  Left dynamic (glibc's default), a freed large buffer raises the size below
+    which later buffers come from the heap, and a large free heap top is trimmed: whether
+    an eager call page-faults fresh memory in then depends on what the process ran before
+    (bench/latency_stability.py).  False where this is not glibc."""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+    return bool(mallopt(_M_MMAP_THRESHOLD, 32 << 20) and mallopt(_M_TRIM_THRESHOLD, 1 << 30))
+
+
 def _times(call: Callable[[], object], *, warmup: int, repeats: int,
            min_seconds: float = 0.0) -> list[float]:
     for _ in range(warmup):
@@ -165,11 +188,97 @@ def timed_rounds(calls: dict[str, Callable[[], object]], *, rounds: int, warmup:
     return {key: _entry(values, runs[key]) for key, values in medians.items()}
 
 
+def _center(values: list[float]) -> float:
+    """The mean of the middle half (a profiler's whole microseconds make a plain median
+    jump by a microsecond; the middle half's mean does not, and no outlier moves it)."""
+    values = sorted(values)
+    cut = len(values) // 4
+    middle = values[cut:len(values) - cut] or values
+    return statistics.fmean(middle)
+
+
+class _InContext:
+    """One network, run whole, each run split into its parts' shares in ms: every block
+    (in order), the classifier, then the call (what the run cost besides them)."""
+
+    def __init__(self, runs: Callable[[], object], shares: Callable[[], list[list[float]]]):
+        self.run, self.shares = runs, shares
+
+
+def context_rounds(nets: dict[str, _InContext], *, rounds: int, warmup: int, repeats: int,
+                   min_seconds: float = 0.0) -> dict[str, list[Entry]]:
+    """Each network run in ``rounds`` interleaved rounds (as :func:`timed_rounds`); each
+    part's entry is the median and quartiles of its rounds' centres (:func:`_center`).
+    Returns, per network, one entry per part in the order the shares give them."""
+    timed: dict[str, list[int]] = {key: [] for key in nets}  # round of each run, -1 warm-up
+    for r in range(rounds):
+        for key, net in nets.items():
+            for _ in range(warmup if r == 0 else 2):
+                net.run()
+                timed[key].append(-1)
+            start, n = time.perf_counter(), 0
+            while n < repeats or time.perf_counter() - start < min_seconds:
+                net.run()
+                timed[key].append(r)
+                n += 1
+    out = {}
+    for key, net in nets.items():
+        shares = net.shares()
+        if len(shares) != len(timed[key]):
+            raise MbnasError(f"timing {key} in context: {len(timed[key])} runs, but "
+                             f"{len(shares)} were recorded")
+        per_round = [[row for row, r in zip(shares, timed[key], strict=True) if r == i]
+                     for i in range(rounds)]
+        out[key] = [_entry([_center([row[p] for row in rows]) for rows in per_round],
+                           sum(len(rows) for rows in per_round))
+                    for p in range(len(shares[0]))]
+    return out
+
+
+# A node of an exported network is named by the module it came from: /features/features.3/
+# ... for the fourth block, /pool, /hidden, /classifier (and the flatten) for the classifier.
+_BLOCK_NODE = re.compile(r"^/features/features\.(\d+)/")
+_CLASSIFIER_NODE = ("/pool", "/Flatten", "/hidden", "/dropout", "/classifier")
+
+
+def ort_shares(events: list[dict], blocks: int) -> list[list[float]]:
+    """Each profiled run (ONNX Runtime's ``model_run``) split into its parts' ms: a part
+    runs from its first node's start to the next part's first node's start (what the
+    runtime does between them, a layout conversion, say, is the part's), the classifier to
+    its last node's end, and the call is the rest of the run."""
+    runs = sorted((e["ts"], e["dur"]) for e in events
+                   if e.get("cat") == "Session" and e.get("name") == "model_run")
+    nodes = sorted((e["ts"], e["dur"], e["name"]) for e in events
+                   if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time"))
+    out, i = [], 0
+    for ts, dur in runs:
+        first: dict[int, int] = {}
+        end = ts
+        while i < len(nodes) and nodes[i][0] <= ts + dur:
+            node_ts, node_dur, name = nodes[i]
+            i += 1
+            if node_ts < ts:
+                continue
+            match = _BLOCK_NODE.match(name)
+            part = (int(match.group(1)) if match else
+                    blocks if name.startswith(_CLASSIFIER_NODE) else None)
+            if part is not None:
+                first.setdefault(part, node_ts)
+            end = max(end, node_ts + node_dur)
+        if sorted(first) != list(range(blocks + 1)):
+            raise MbnasError("ONNX Runtime's profile of a run does not name every block of "
+                             f"the network (found parts {sorted(first)} of {blocks + 1})")
+        starts = [first[p] for p in range(blocks + 1)] + [end]
+        parts = [(b - a) / 1000 for a, b in zip(starts, starts[1:], strict=False)]
+        out.append([*parts, dur / 1000 - sum(parts)])
+    return out
+
+
 class Timer:
     """Times modules in one runtime at a fixed thread count."""
 
     def __init__(self, runtime: str, threads: int, *, warmup: int = 10, repeats: int = 20,
-                 min_seconds: float = 0.05) -> None:
+                 min_seconds: float = 0.05, steady: bool = False) -> None:
         if runtime not in RUNTIMES:
             raise MbnasError(f"--runtime: {runtime!r} is not allowed; choose one of "
                              f"{', '.join(RUNTIMES)}")
@@ -177,16 +286,18 @@ class Timer:
         self.warmup, self.repeats, self.min_seconds = warmup, repeats, min_seconds
         if runtime == "torch":
             torch.set_num_threads(threads)
+            if steady:
+                steady_allocator()
         else:
             _ort()
 
-    def meta(self, *, batch: int, resolution: int) -> Meta:
+    def meta(self, *, batch: int, resolution: int, method: str = "context") -> Meta:
         from mbnas import __version__
 
         return Meta(runtime=self.runtime, runtime_version=runtime_version(self.runtime),
                     threads=self.threads, batch=batch, resolution=resolution,
                     cpu=cpu_model(), created=time.strftime("%Y-%m-%d %H:%M:%S"),
-                    mbnas=__version__)
+                    mbnas=__version__, method=method)
 
     def prepare(self, module: nn.Module, shape: tuple[int, ...]) -> Callable[[], object]:
         """One call of ``module`` on an input of ``shape`` in this runtime, ready to time
@@ -225,20 +336,91 @@ class Timer:
                                                   arch.resolution))
                               for key, arch in archs.items()}, rounds=rounds)
 
+    def time_in_context(self, archs: dict[str, Arch], batch: int, *,
+                        rounds: int = ROUNDS) -> dict[str, dict[str, Entry]]:
+        """Whole networks in interleaved rounds, each run split into its parts' shares:
+        per network, an entry per table key (a key that occurs twice, as a stage's
+        repeated blocks do, is their mean) and the call."""
+        from mbnas.latency.table import keys
+
+        with tempfile.TemporaryDirectory(prefix="mbnas-profile-") as tmp:
+            nets = {key: self._in_context(arch, batch, tmp) for key, arch in archs.items()}
+            with pinned(self.threads):
+                measured = context_rounds(nets, rounds=rounds, warmup=self.warmup,
+                                          repeats=self.repeats, min_seconds=self.min_seconds)
+        out = {}
+        for label, arch in archs.items():
+            entries = measured[label]
+            by_key: dict[str, list[Entry]] = {}
+            for (_, key), entry in zip(keys(arch), entries, strict=False):
+                by_key.setdefault(key, []).append(entry)
+            out[label] = {key: _mean_entry(group) for key, group in by_key.items()}
+            out[label][CALL] = entries[-1]
+        return out
+
+    def _in_context(self, arch: Arch, batch: int, tmp: str) -> _InContext:
+        from mbnas.nn.network import build
+
+        net = build(arch).eval()
+        blocks = len(net.features)
+        x = torch.randn(batch, 3, arch.resolution, arch.resolution)
+        if self.runtime == "torch":
+            net = net.to(memory_format=torch.channels_last)
+            x = x.contiguous(memory_format=torch.channels_last)
+            stamps: list[float] = []
+            rows: list[list[float]] = []
+            for module in (*net.features, net.pool):
+                module.register_forward_pre_hook(lambda *_: stamps.append(time.perf_counter()))
+
+            def run():
+                stamps.clear()
+                start = time.perf_counter()
+                with torch.inference_mode():
+                    net(x)
+                end = time.perf_counter()
+                marks = [*stamps, end]
+                parts = [(b - a) * 1000 for a, b in zip(marks, marks[1:], strict=False)]
+                rows.append([*parts, (end - start) * 1000 - sum(parts)])
+            return _InContext(run, lambda: rows)
+        session, binding = self._session(net, x, profile=tmp)
+        shares: list[list[float]] = []
+
+        def collect():
+            if not shares:
+                with open(session.end_profiling(), encoding="utf-8") as f:
+                    shares.extend(ort_shares(json.load(f), blocks))
+            return shares
+        return _InContext(lambda: session.run_with_iobinding(binding), collect)
+
     def _session_call(self, module: nn.Module, x: torch.Tensor) -> Callable[[], object]:
+        session, binding = self._session(module, x)
+        return lambda: session.run_with_iobinding(binding)
+
+    def _session(self, module: nn.Module, x: torch.Tensor, profile: str | None = None):
         ort = _ort()
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if profile:
+            options.enable_profiling = True
+            options.profile_file_prefix = os.path.join(profile, "ort")
         session = ort.InferenceSession(_onnx_bytes(module, x), options,
                                        providers=["CPUExecutionProvider"])
         binding = session.io_binding()
         binding.bind_ortvalue_input(session.get_inputs()[0].name,
                                     ort.OrtValue.ortvalue_from_numpy(x.numpy()))
         binding.bind_output(session.get_outputs()[0].name, "cpu")
-        return lambda: session.run_with_iobinding(binding)
+        return session, binding
+
+
+def _mean_entry(entries: list[Entry]) -> Entry:
+    if len(entries) == 1:
+        return entries[0]
+    return Entry(*(round(statistics.fmean(getattr(e, f) for e in entries), 5)
+                   for f in ("median_ms", "q1_ms", "q3_ms")),
+                 runs=sum(e.runs for e in entries))
 
 
 def _onnx_bytes(module: nn.Module, x: torch.Tensor) -> bytes:

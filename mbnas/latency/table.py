@@ -4,11 +4,17 @@ Keys are whole blocks as the runtime executes them (nn-Meter's finding: a runtim
 conv + batch norm + activation, and a block's SE and shortcut with it, so the sum of
 single operators misses what fusion saves): every field of a resolved block
 (:class:`mbnas.arch.kinds.Block`) but its name, plus the classifier (pool and fully
-connected layers).  A network's predicted latency is the table's ``call`` entry (one run
-of a trivial network: the per-call cost every block measured alone pays once more) plus
-each block's entry less that per-call cost.  A part the table lacks is predicted from the
-parts it holds (:mod:`mbnas.latency.fit`): a space has far more distinct blocks than a
-device can time, so a table measures a sample of them and fills the gaps.
+connected layers).  How a block is timed is the table's ``method``: ``context`` (the default) times
+it inside the whole networks of the build, each run of a network split into its blocks'
+shares (ONNX Runtime's profiler, or a clock read as each block starts in eager), so an
+entry is what the block costs where it runs, with its neighbours' cache state and none of
+the conversions a graph pays at its edges; ``isolated`` times each block as a network of
+its own, as FBNet's and once-for-all's tables do.  A network's predicted latency is the
+table's ``call`` entry (what a run costs besides its blocks) plus each block's entry,
+less that per-call cost for an isolated block (it paid a call of its own).  A part the
+table lacks is predicted from the parts it holds (:mod:`mbnas.latency.fit`): a space has
+far more distinct blocks than a device can time, so a table measures a sample of them and
+fills the gaps.
 
 The file is JSON: ``meta`` (what it was measured on: runtime and its version, threads,
 batch, resolution, CPU model, when), ``entries`` (key -> median and quartiles over
@@ -31,6 +37,7 @@ from mbnas.errors import MbnasError
 
 FORMAT = 1
 RUNTIMES = ("onnxruntime", "torch")
+METHODS = ("context", "isolated")
 CALL = "call"  # the per-call entry
 # An entry whose interquartile range is more than this share of its median was measured
 # on a machine too noisy to trust; the build says so, and keeps the entry marked.
@@ -91,6 +98,7 @@ class Meta:
     cpu: str
     created: str = ""
     mbnas: str = ""
+    method: str = "isolated"  # tables from before the method was recorded timed blocks alone
 
 
 class Part(NamedTuple):
@@ -117,13 +125,20 @@ class Table:
 
     # --- prediction ---------------------------------------------------------------
 
+    def _call_share(self) -> float:
+        """What each entry holds of the per-call cost: the whole call for a block timed
+        alone, nothing for one timed in context."""
+        if self.meta.method == "context" or CALL not in self.entries:
+            return 0.0
+        return self.entries[CALL].median_ms
+
     def model(self):
         """The fit to this table's measured blocks (:func:`mbnas.latency.fit.fit`), or
         None where it holds too few to fit; refitted when entries are added."""
         if self._fit[0] != len(self.entries):
             from mbnas.latency.fit import fit
 
-            call = self.entries[CALL].median_ms if CALL in self.entries else 0.0
+            call = self._call_share()
             self._fit = (len(self.entries), fit({k: e.median_ms - call
                                                  for k, e in self.entries.items()
                                                  if k != CALL}))
@@ -194,13 +209,13 @@ class Table:
                              f"of this network, e.g. {missing[0]}{why}; measure them on the "
                              "device with `mbnas latency build ARCH --out TABLE` (it adds to "
                              "a table)")
-        call = self.entries[CALL].median_ms
+        share = self._call_share()
         rows = []
         for layer, key in keys(arch):
             entry = self.entries.get(key)
-            rows.append(Part(layer, key, entry.median_ms - call) if entry is not None else
+            rows.append(Part(layer, key, entry.median_ms - share) if entry is not None else
                         Part(layer, key, self.model().predict(key), measured=False))
-        return [*rows, Part("call", CALL, call)]
+        return [*rows, Part("call", CALL, self.entries[CALL].median_ms)]
 
     def predict(self, arch: Arch) -> float:
         """Predicted end-to-end latency of ``arch`` in ms."""
@@ -216,8 +231,9 @@ class Table:
 
     def describe(self) -> str:
         m = self.meta
+        how = "in context" if m.method == "context" else "alone"
         return (f"{m.runtime} {m.runtime_version}, {m.threads} thread(s), batch {m.batch}, "
-                f"{m.resolution} px, on {m.cpu}")
+                f"{m.resolution} px, blocks timed {how}, on {m.cpu}")
 
     # --- files ----------------------------------------------------------------------
 
@@ -258,6 +274,8 @@ def load_table(path: str | Path) -> Table:
         meta = Meta(**data["meta"])
         if meta.runtime not in RUNTIMES:
             raise ValueError(f"runtime {meta.runtime!r} is not one of {', '.join(RUNTIMES)}")
+        if meta.method not in METHODS:
+            raise ValueError(f"method {meta.method!r} is not one of {', '.join(METHODS)}")
         for name in ("threads", "batch", "resolution"):
             value = getattr(meta, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
