@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -194,6 +195,8 @@ def test_a_latency_budgeted_search_end_to_end(tmp_path):
                  "none", "--latency-table", str(path), "--latency-runtime", "torch",
                  "--num-classes", "10")
     assert result.returncode == 0, result.stderr[-3000:]
+    # Progress names the best so far by what the budget counts.
+    assert re.search(r"best [\d.]+% at [\d.]+M MACs and [\d.]+ ms", result.stderr)
     with (tmp_path / "lat" / "trials.csv").open(newline="") as f:
         rows = list(csv.DictReader(f))
     trained = [r for r in rows if r["state"] == "complete"]

@@ -215,7 +215,8 @@ def add_parser(sub) -> None:
                         f"best:K, the K most accurate plus seeds and references (default "
                         f"{KEEP_WEIGHTS})")
     c = p.add_argument_group("confirmation (after the search: the best candidates and the "
-                             "widest V1 and V2 within budget, retrained at several seeds)")
+                             "rivals, V1, V2 and V3-Large scaled to the budget, retrained at "
+                             "several seeds)")
     c.add_argument("--confirm-top", type=nonneg_int, default=ConfirmSettings.top,
                    help=f"search candidates to confirm (default {ConfirmSettings.top})")
     c.add_argument("--confirm-seeds", type=int_at_least(2), default=ConfirmSettings.seeds,

@@ -142,7 +142,7 @@ class Tally:
     failed: int = 0
     running: int = 0
     best_acc: float | None = None
-    best_macs: int = 0
+    best_cost: str = ""  # what the best costs, in the budget's metrics: "298M MACs"
     seconds: list[float] = field(default_factory=list)
 
 
@@ -175,7 +175,8 @@ class StudySearcher(Searcher):
             return Searcher.FINISHED
         self.issued += 1
         config = {"number": candidate.number, "arch": _encode(candidate.arch),
-                  "macs": candidate.macs, "protocol": candidate.protocol or self.protocol,
+                  "macs": candidate.macs, "cost": self._cost(candidate),
+                  "protocol": candidate.protocol or self.protocol,
                   "fault": self.faults.get(self.issued, ""),
                   "validate_every_epoch": self.validate_every_epoch,
                   "weights_path": str(self.weights_dir / f"{candidate.key}.pt")
@@ -183,6 +184,14 @@ class StudySearcher(Searcher):
         self.trials[trial_id] = {"config": config, "start": time.perf_counter()}
         self.tally.running += 1
         return config
+
+    def _cost(self, candidate) -> str:
+        """``candidate``'s cost in the budget's metrics (MACs where the study has none)."""
+        limits = getattr(self.study, "limits", None)
+        if limits is None:
+            return f"{candidate.macs / 1e6:.0f}M MACs"
+        return " and ".join(f"{m.format(m.price(candidate.arch))} {m.unit}"
+                            for m in limits.metrics)
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         info = self.trials.get(trial_id)
@@ -229,7 +238,7 @@ class StudySearcher(Searcher):
             t.done += 1
             acc = float(result["val_acc"])
             if t.best_acc is None or acc > t.best_acc:
-                t.best_acc, t.best_macs = acc, config["macs"]
+                t.best_acc, t.best_cost = acc, config.get("cost", "")
         elif status == Status.STOPPED:
             t.stopped += 1
         else:
@@ -272,7 +281,7 @@ class Progress(tune.Callback):
         if t.seconds:
             per_trial = sum(t.seconds) / len(t.seconds) / self.concurrency
             left = f", ~{duration(per_trial * (t.total - finished))} left"
-        best = (f", best {100 * t.best_acc:.2f}% at {t.best_macs / 1e6:.0f}M MACs"
+        best = (f", best {100 * t.best_acc:.2f}% at {t.best_cost}"
                 if t.best_acc is not None else "")
         return (f"[{self.label}] {finished}/{t.total} trials: {t.done} done, {t.running} "
                 f"running, {t.stopped} stopped early, {t.failed} failed{best}; "
