@@ -62,6 +62,8 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="bench/latency/stability")
     p.add_argument("--runtimes", default="torch,onnxruntime")
+    p.add_argument("--settings", default=",".join(SETTINGS),
+                   help=f"allocator settings, from {', '.join(SETTINGS)} (default both)")
     p.add_argument("--blocks", type=int, default=60)
     p.add_argument("--others", type=int, default=10)
     p.add_argument("--one", nargs=2, help=argparse.SUPPRESS)
@@ -79,7 +81,7 @@ def main() -> int:
     print("|---|---|---|---|---|---|")
     summary = []
     for runtime in args.runtimes.split(","):
-        for setting in SETTINGS if runtime == "torch" else ("default",):
+        for setting in args.settings.split(","):
             subprocess.run([sys.executable, __file__, "--one", runtime, setting, "--out",
                             str(out), "--blocks", str(args.blocks), "--others",
                             str(args.others)], check=True)  # a fresh process each

@@ -278,7 +278,7 @@ class Timer:
     """Times modules in one runtime at a fixed thread count."""
 
     def __init__(self, runtime: str, threads: int, *, warmup: int = 10, repeats: int = 20,
-                 min_seconds: float = 0.05, steady: bool = False) -> None:
+                 min_seconds: float = 0.05, steady: bool = True) -> None:
         if runtime not in RUNTIMES:
             raise MbnasError(f"--runtime: {runtime!r} is not allowed; choose one of "
                              f"{', '.join(RUNTIMES)}")
