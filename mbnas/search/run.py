@@ -498,20 +498,32 @@ def rival_rows(settings: SearchSettings, rows: list[TrialRecord]) -> list[dict]:
 
 
 def measure_winner(settings: SearchSettings, winner: TrialRecord | None) -> dict | None:
-    """With a latency table: the winner's end-to-end latency measured once here, as the
-    table was (runtime, threads, batch), beside its prediction.  Measured on this machine:
-    meaningful where the search runs on the device the table was built on."""
+    """With a latency table: the winner's end-to-end latency measured once, as the table
+    was (runtime, threads, batch), beside its prediction, in a fresh process (this one
+    holds Ray's threads and the trainings' memory).  Measured on this machine: meaningful
+    where the search runs on the device the table was built on."""
     if not settings.latency_table or winner is None:
         return None
+    import json
+    import subprocess
+    import sys
+
     from mbnas.arch.encoding import decode
-    from mbnas.latency.measure import Timer
     from mbnas.latency.table import load_table
 
     table = load_table(settings.latency_table)
     arch = decode(winner.arch)
-    entry = Timer(table.meta.runtime, table.meta.threads).time_network(arch, table.meta.batch)
-    return {"predicted_ms": round(table.predict(arch), 4), "measured_ms": entry.median_ms,
-            "q1_ms": entry.q1_ms, "q3_ms": entry.q3_ms, "runs": entry.runs,
+    m = table.meta
+    done = subprocess.run([sys.executable, "-m", "mbnas.latency", winner.arch, m.runtime,
+                           str(m.threads), str(m.batch)], capture_output=True, text=True)
+    if done.returncode != 0:  # the search's results stand without it
+        why = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+        print(f"mbnas: warning: the winner's latency could not be measured ({why}); "
+              f"`mbnas latency build {winner.arch} --out T` times it", file=sys.stderr)
+        return None
+    entry = json.loads(done.stdout.strip().splitlines()[-1])
+    return {"predicted_ms": round(table.predict(arch), 4), "measured_ms": entry["median_ms"],
+            "q1_ms": entry["q1_ms"], "q3_ms": entry["q3_ms"], "runs": entry["runs"],
             "measured_on": table.describe()}
 
 
