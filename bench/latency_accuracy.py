@@ -1,7 +1,7 @@
 """How well does a latency table predict whole networks it never saw?  (Issue 21.)
 
-    python bench/latency_accuracy.py --out bench/latency/context --build 60
-    python bench/latency_accuracy.py --out bench/latency/default --method isolated
+    python bench/latency_accuracy.py --out bench/latency/default
+    python bench/latency_accuracy.py --out bench/latency/context --method context --build 60
 
 For each runtime (ONNX Runtime and PyTorch eager; each in a fresh process, since running
 one runtime moves the other's eager timings), at ``--threads`` threads, batch 1, 224 px:
@@ -201,7 +201,7 @@ def main() -> int:
     p.add_argument("--build", type=int, default=30, help="space members the table is "
                    "built from (default 30)")
     p.add_argument("--test", type=int, default=50, help="other members tested (default 50)")
-    p.add_argument("--method", choices=("context", "isolated"), default="context",
+    p.add_argument("--method", choices=("context", "isolated"), default="isolated",
                    help="how the table times its blocks (mbnas latency build --method)")
     p.add_argument("--report-only", action="store_true")
     p.add_argument("--one", choices=RUNTIMES, help=argparse.SUPPRESS)

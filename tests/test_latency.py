@@ -29,7 +29,7 @@ QUICK = {"warmup": 1, "repeats": 3, "min_seconds": 0.0}
 def table_path(tmp_path_factory):
     path = tmp_path_factory.mktemp("latency") / "table.json"
     build_table([SMALL], path, runtime="torch", threads=1, batch=1, resolution=32,
-                log=lambda m: None, **QUICK)
+                method="context", log=lambda m: None, **QUICK)
     return path
 
 
@@ -53,15 +53,16 @@ def test_a_table_holds_every_block_of_the_network_and_predicts_their_sum(table_p
 def test_a_block_timed_alone_pays_a_call_of_its_own(tmp_path, runtime):
     pytest.importorskip("onnxruntime")
     table = build_table([SMALL], tmp_path / "t.json", runtime=runtime, threads=1, batch=1,
-                        resolution=32, method="isolated", log=lambda m: None, **QUICK)
+                        resolution=32, log=lambda m: None, **QUICK)  # the default
     assert load_table(tmp_path / "t.json").meta.method == "isolated"
     call = table.entries[CALL].median_ms
     assert table.predict(SMALL) == pytest.approx(
         sum(table.entries[k].median_ms for _, k in keys(SMALL)) - len(keys(SMALL)) * call
         + call)
-    with pytest.raises(MbnasError, match="measured with method='isolated'"):
+    with pytest.raises(MbnasError, match="measured with method='isolated', this build "
+                                         "measures 'context'"):
         build_table([SMALL], tmp_path / "t.json", runtime=runtime, threads=1, batch=1,
-                    resolution=32, log=lambda m: None, **QUICK)
+                    resolution=32, method="context", log=lambda m: None, **QUICK)
 
 
 def test_a_profiled_run_is_split_into_its_blocks_shares():
@@ -90,7 +91,7 @@ def test_a_build_resumes_and_adds_only_what_is_missing(table_path, tmp_path):
     before = load_table(path).entries
     lines = []
     build_table([SMALL, V3], path, runtime="torch", threads=1, batch=1, resolution=32,
-                log=lines.append, **QUICK)
+                method="context", log=lines.append, **QUICK)
     after = load_table(path).entries
     assert all(after[k] == e for k, e in before.items())  # nothing measured again
     new = {k for _, k in keys(V3)} - set(before)
@@ -98,7 +99,7 @@ def test_a_build_resumes_and_adds_only_what_is_missing(table_path, tmp_path):
     assert "1 network(s) to time whole" in lines[0]  # V3 only: SMALL was timed before
     with pytest.raises(MbnasError, match="measured with threads=1"):
         build_table([SMALL], path, runtime="torch", threads=2, batch=1, resolution=32,
-                    log=lambda m: None, **QUICK)
+                    method="context", log=lambda m: None, **QUICK)
 
 
 def test_an_onnx_runtime_table(tmp_path):

@@ -61,10 +61,10 @@ def add_parser(sub) -> None:
     b.add_argument("--rounds", type=positive_int, default=5,
                    help="interleaved rounds per entry, seconds apart; the entry is the "
                         "median of the rounds' medians (default 5)")
-    b.add_argument("--method", choices=METHODS, default="context",
-                   help="context (default): time each block inside the networks run whole, "
-                        "its share of each run; isolated: each block alone, as a network of "
-                        "its own (a block alone pays conversions and cache misses a network "
-                        "does not: docs/latency.md)")
+    b.add_argument("--method", choices=METHODS, default="isolated",
+                   help="isolated (default): each block alone, as a network of its own; "
+                        "context: each block inside the networks run whole, its share of "
+                        "each run (no better on this project's noisy machine yet: "
+                        "docs/latency.md)")
     b.add_argument("--out", required=True, metavar="TABLE", help="the table file (JSON)")
     b.set_defaults(func=_cmd_build)

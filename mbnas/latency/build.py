@@ -43,7 +43,7 @@ CHUNK = 40
 def build_table(archs: Iterable[Arch], out: str | Path, *, runtime: str, threads: int,
                 batch: int, resolution: int, warmup: int = 10, repeats: int = 20,
                 min_seconds: float = 0.05, rounds: int | None = None,
-                networks: bool = True, method: str = "context",
+                networks: bool = True, method: str = "isolated",
                 log: Callable[[str], None] = print) -> Table:
     """Time every part ``archs`` need that ``out`` lacks (in interleaved rounds), and,
     with ``networks``, each of ``archs`` end to end (what calibrates the sum of parts:

@@ -291,7 +291,7 @@ class Timer:
         else:
             _ort()
 
-    def meta(self, *, batch: int, resolution: int, method: str = "context") -> Meta:
+    def meta(self, *, batch: int, resolution: int, method: str = "isolated") -> Meta:
         from mbnas import __version__
 
         return Meta(runtime=self.runtime, runtime_version=runtime_version(self.runtime),

@@ -4,17 +4,17 @@ Keys are whole blocks as the runtime executes them (nn-Meter's finding: a runtim
 conv + batch norm + activation, and a block's SE and shortcut with it, so the sum of
 single operators misses what fusion saves): every field of a resolved block
 (:class:`mbnas.arch.kinds.Block`) but its name, plus the classifier (pool and fully
-connected layers).  How a block is timed is the table's ``method``: ``context`` (the default) times
-it inside the whole networks of the build, each run of a network split into its blocks'
-shares (ONNX Runtime's profiler, or a clock read as each block starts in eager), so an
-entry is what the block costs where it runs, with its neighbours' cache state and none of
-the conversions a graph pays at its edges; ``isolated`` times each block as a network of
-its own, as FBNet's and once-for-all's tables do.  A network's predicted latency is the
-table's ``call`` entry (what a run costs besides its blocks) plus each block's entry,
-less that per-call cost for an isolated block (it paid a call of its own).  A part the
-table lacks is predicted from the parts it holds (:mod:`mbnas.latency.fit`): a space has
-far more distinct blocks than a device can time, so a table measures a sample of them and
-fills the gaps.
+connected layers).  How a block is timed is the table's ``method``: ``isolated`` (the
+default) times each block as a network of its own, as FBNet's and once-for-all's tables
+do; ``context`` times it inside the whole networks of the build, each run of a network
+split into its blocks' shares (ONNX Runtime's profiler, or a clock read as each block
+starts in eager), so an entry is what the block costs where it runs, with its
+neighbours' cache state and none of the conversions a graph pays at its edges.  A
+network's predicted latency is the table's ``call`` entry (what a run costs besides its
+blocks) plus each block's entry, less that per-call cost for an isolated block (it paid
+a call of its own).  A part the table lacks is predicted from the parts it holds
+(:mod:`mbnas.latency.fit`): a space has far more distinct blocks than a device can time,
+so a table measures a sample of them and fills the gaps.
 
 The file is JSON: ``meta`` (what it was measured on: runtime and its version, threads,
 batch, resolution, CPU model, when), ``entries`` (key -> median and quartiles over
