@@ -113,13 +113,15 @@ def test_search_across_two_nodes_and_survive_losing_one(cluster, tmp_path):
     [(raylet, second)] = _second_node()
     args = search_args(tmp_path, "cluster", 8, "--address", address, "--concurrency", "2",
                        "--references", "none", "--no-early-stopping", "--inject-faults",
-                       ",".join(f"{i}:slow" for i in range(1, 9)))
+                       # 8 s before a trial's 2nd epoch: reading the study and killing the
+                       # node must land in it (3 s once missed on a busy machine)
+                       ",".join(f"{i}:{'slower' if 3 <= i <= 6 else 'slow'}" for i in range(1, 9)))
     proc = subprocess.Popen([*netns, *command(*args)], env=ENV,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     run_dir = tmp_path / "cluster"
 
     def on_second_node(trials) -> list:
-        """Trials mid-training on the second node (each sleeps 3 s before its 2nd epoch)."""
+        """Trials mid-training on the second node (each sleeps before its 2nd epoch)."""
         return [t for t in mid_training(trials) if t.user_attrs["attempts"][-1]["node"] == second]
 
     try:

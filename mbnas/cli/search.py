@@ -23,8 +23,10 @@ def _faults(text: str) -> dict[int, str]:
     out = {}
     for item in filter(None, text.split(",")):
         number, _, fault = item.partition(":")
-        if not number.isdigit() or fault not in ("raise", "nan", "oom", "kill", "slow"):
-            raise argparse.ArgumentTypeError(f"{item!r}: write N:raise|nan|oom|kill|slow")
+        if not number.isdigit() or fault not in ("raise", "nan", "oom", "kill", "slow",
+                                                  "slower"):
+            raise argparse.ArgumentTypeError(
+                f"{item!r}: write N:raise|nan|oom|kill|slow|slower")
         out[int(number)] = fault
     return out
 

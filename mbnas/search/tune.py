@@ -57,8 +57,13 @@ def _inject_fault(fault: str, epoch: int) -> None:
         if not marker.exists():
             marker.write_text(f"{os.getpid()}\n")  # which worker died, for the tests
             os._exit(137)
-    if fault == "slow":
-        time.sleep(3)
+    if fault in SLOW:
+        time.sleep(SLOW[fault])
+
+
+# Seconds a slow trial sleeps before its second epoch: long enough for a test to act on a
+# trial mid-training (slower: where it must read the study first, on a busy machine).
+SLOW = {"slow": 3, "slower": 8}
 
 
 def proxy_trial(config: dict) -> None:
