@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -197,12 +198,13 @@ def _center(values: list[float]) -> float:
     return statistics.fmean(middle)
 
 
-class _InContext:
-    """One network, run whole, each run split into its parts' shares in ms: every block
-    (in order), the classifier, then the call (what the run cost besides them)."""
+class _InContext(NamedTuple):
+    """One network, run whole (``run``), each run split into its parts' shares in ms
+    (``shares``): every block (in order), the classifier, then the call (what the run cost
+    besides them)."""
 
-    def __init__(self, runs: Callable[[], object], shares: Callable[[], list[list[float]]]):
-        self.run, self.shares = runs, shares
+    run: Callable[[], object]
+    shares: Callable[[], list[list[float]]]
 
 
 def context_rounds(nets: dict[str, _InContext], *, rounds: int, warmup: int, repeats: int,

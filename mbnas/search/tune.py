@@ -180,8 +180,7 @@ class StudySearcher(Searcher):
             return Searcher.FINISHED
         self.issued += 1
         config = {"number": candidate.number, "arch": _encode(candidate.arch),
-                  "macs": candidate.macs, "cost": self._cost(candidate),
-                  "protocol": candidate.protocol or self.protocol,
+                  "macs": candidate.macs, "protocol": candidate.protocol or self.protocol,
                   "fault": self.faults.get(self.issued, ""),
                   "validate_every_epoch": self.validate_every_epoch,
                   "weights_path": str(self.weights_dir / f"{candidate.key}.pt")
@@ -190,13 +189,16 @@ class StudySearcher(Searcher):
         self.tally.running += 1
         return config
 
-    def _cost(self, candidate) -> str:
-        """``candidate``'s cost in the budget's metrics (MACs where the study has none)."""
+    def _cost(self, config: dict) -> str:
+        """What a trial's network costs in the budget's metrics (MACs where the source has
+        no budget), for the progress line: priced once it is the best so far."""
+        from mbnas.arch.encoding import decode
+        from mbnas.costs import MACS
+
         limits = getattr(self.study, "limits", None)
-        if limits is None:
-            return f"{candidate.macs / 1e6:.0f}M MACs"
-        return " and ".join(f"{m.format(m.price(candidate.arch))} {m.unit}"
-                            for m in limits.metrics)
+        metrics = limits.metrics if limits is not None else (MACS,)
+        arch = decode(config["arch"])
+        return " and ".join(f"{m.format(m.price(arch))} {m.unit}" for m in metrics)
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         info = self.trials.get(trial_id)
@@ -243,7 +245,7 @@ class StudySearcher(Searcher):
             t.done += 1
             acc = float(result["val_acc"])
             if t.best_acc is None or acc > t.best_acc:
-                t.best_acc, t.best_cost = acc, config.get("cost", "")
+                t.best_acc, t.best_cost = acc, self._cost(config)
         elif status == Status.STOPPED:
             t.stopped += 1
         else:
