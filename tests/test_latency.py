@@ -262,3 +262,14 @@ def test_bad_latency_input_leaves_the_run_folder_as_it_was(finished_run, tiny_ta
                  "--dataset", "synthetic", *args)
     assert_usage_error(result, *needles)
     assert snapshot(runs.parent) == before  # no file changed, no folder added
+
+
+def test_the_winners_timer_refuses_bad_arguments_in_one_line():
+    import subprocess
+    import sys
+
+    for args in ([], ["bogus", "torch", "1", "1"], [encode(SMALL), "tflite", "1", "1"]):
+        done = subprocess.run([sys.executable, "-m", "mbnas.latency", *args],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+        assert "Traceback" not in done.stderr

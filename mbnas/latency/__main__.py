@@ -12,10 +12,20 @@ from dataclasses import asdict
 
 def main(argv: list[str]) -> int:
     from mbnas.arch.encoding import decode
+    from mbnas.errors import MbnasError
     from mbnas.latency.measure import Timer
 
+    if len(argv) != 4 or not (argv[2].isdigit() and argv[3].isdigit()):
+        print("usage: python -m mbnas.latency ARCH RUNTIME THREADS BATCH (an encoded "
+              "architecture, onnxruntime or torch, and two positive integers)",
+              file=sys.stderr)
+        return 2
     text, runtime, threads, batch = argv
-    entry = Timer(runtime, int(threads)).time_network(decode(text), int(batch))
+    try:
+        entry = Timer(runtime, int(threads)).time_network(decode(text), int(batch))
+    except MbnasError as err:
+        print(f"mbnas: error: {err}", file=sys.stderr)
+        return 2
     print(json.dumps(asdict(entry)))
     return 0
 
