@@ -198,7 +198,10 @@ class StudySearcher(Searcher):
         limits = getattr(self.study, "limits", None)
         metrics = limits.metrics if limits is not None else (MACS,)
         arch = decode(config["arch"])
-        return " and ".join(f"{m.format(m.price(arch))} {m.unit}" for m in metrics)
+        try:
+            return " and ".join(f"{m.format(m.price(arch))} {m.unit}" for m in metrics)
+        except MbnasError:  # a reference the latency table cannot price: its MACs
+            return f"{MACS.format(MACS.price(arch))} {MACS.unit}"
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         info = self.trials.get(trial_id)
