@@ -2,6 +2,7 @@
 
     python bench/latency_accuracy.py --out bench/latency/default
     python bench/latency_accuracy.py --out bench/latency/context --method context --build 60
+    python bench/latency_accuracy.py --out bench/latency/canary --canary
 
 For each runtime (ONNX Runtime and PyTorch eager; each in a fresh process, since running
 one runtime moves the other's eager timings), at ``--threads`` threads, batch 1, 224 px:
@@ -22,6 +23,11 @@ one runtime moves the other's eager timings), at ``--threads`` threads, batch 1,
    networks apart, and the build's own networks, whose every part the table measured: the
    error of the sum of parts itself), Kendall's tau of MACs against measured latency and
    of predicted against measured latency.
+
+``--canary`` times MobileNetV2 beside everything, in the build and in the test, and holds
+every figure at the speed it ran at in the build (``mbnas latency build --canary``): the
+report gives the error of those held figures, and of the prediction against the networks
+as timed (unheld).
 
 Nothing else may run on the machine meanwhile (it says so when entries were noisy).  Rows:
 ``--out``/``{runtime}.csv`` (one per tested network), ``summary.json``, ``COMMAND``.
@@ -44,13 +50,14 @@ sys.path.insert(0, str(ROOT))
 
 from mbnas.arch.cost import count  # noqa: E402
 from mbnas.arch.encoding import encode, network_key  # noqa: E402
-from mbnas.arch.seeds import SEEDS, seed  # noqa: E402
+from mbnas.arch.seeds import SEEDS, parse_arch, seed  # noqa: E402
+from mbnas.latency.build import CANARY  # noqa: E402
 from mbnas.latency.table import RUNTIMES  # noqa: E402
 from mbnas.stats import kendall_tau  # noqa: E402
 
 RESOLUTION, BATCH, CLASSES = 224, 1, 1000
-FIELDS = ("set", "name", "arch", "macs", "measured_ms", "q1_ms", "q3_ms", "predicted_ms",
-          "error", "parts", "parts_predicted")
+FIELDS = ("set", "name", "arch", "macs", "measured_ms", "q1_ms", "q3_ms", "raw_ms",
+          "predicted_ms", "error", "raw_error", "parts", "parts_predicted")
 
 
 def log(message: str) -> None:
@@ -98,21 +105,30 @@ def one_runtime(args) -> dict:
     start = time.monotonic()
     table = build_table([a for _, a in named] + build, table_path, runtime=args.one,
                         threads=args.threads, batch=BATCH, resolution=RESOLUTION,
-                        method=args.method, log=log)
+                        method=args.method, canary=args.canary, log=log)
     build_s = time.monotonic() - start
     model = table.model()
     log(f"{args.one}: table of {len(table.entries)} entries in {build_s:.0f} s; fit to "
         f"{model.parts} blocks, median error {100 * model.median_error:.1f}% on them")
-    timer = Timer(args.one, args.threads)
+    reference = parse_arch(CANARY, resolution=RESOLUTION) if args.canary else None
+    timer = Timer(args.one, args.threads, canary=reference,
+                  canary_ms=table.meta.canary_ms or None)
     tested = dict(named + [(f"member {j}", a) for j, a in enumerate(test)])
     log(f"timing {len(tested)} networks end to end, in interleaved rounds")
     start = time.monotonic()
     measured = timer.time_networks(tested, BATCH)
+    raw = timer.canary(BATCH).raw if args.canary else measured
     log(f"... in {time.monotonic() - start:.0f} s")
+    if args.canary:
+        readings = timer.canary(BATCH).readings
+        log(f"the reference network (built at {table.meta.canary_ms:.2f} ms) read "
+            f"{min(readings):.2f}-{max(readings):.2f} ms, median "
+            f"{statistics.median(readings):.2f}, while the networks were timed")
     rows = [{"set": "random" if label.startswith("member") else "canonical",
              "name": label, "arch": encode(arch), "macs": count(arch).macs,
              "measured_ms": measured[label].median_ms, "q1_ms": measured[label].q1_ms,
-             "q3_ms": measured[label].q3_ms} for label, arch in tested.items()]
+             "q3_ms": measured[label].q3_ms, "raw_ms": raw[label].median_ms}
+            for label, arch in tested.items()]
     rows = predicted(rows, table)
     with open(out / f"{args.one}.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, FIELDS)
@@ -130,8 +146,10 @@ def predicted(rows: list[dict], table) -> list[dict]:
     for r in rows:
         parts = table.breakdown(decode(r["arch"]))
         ms = sum(p.ms for p in parts)
-        out.append({**r, "predicted_ms": round(ms, 4),
+        rawms = float(r.get("raw_ms") or r["measured_ms"])  # rows from before the canary
+        out.append({**r, "raw_ms": rawms, "predicted_ms": round(ms, 4),
                     "error": round(ms / float(r["measured_ms"]) - 1, 4),
+                    "raw_error": round(ms / rawms - 1, 4),
                     "parts": len(parts) - 1,
                     "parts_predicted": sum(not p.measured for p in parts)})
     return out
@@ -139,8 +157,8 @@ def predicted(rows: list[dict], table) -> list[dict]:
 
 def summarise(rows, runtime, build_s, table) -> dict:
     model = table.model()
-    def errors(subset):
-        err = [abs(r["error"]) for r in subset]
+    def errors(subset, field="error"):
+        err = [abs(r[field]) for r in subset]
         return {"networks": len(err), "median_abs_error": round(statistics.median(err), 4),
                 "within_10pct": round(sum(e <= 0.10 for e in err) / len(err), 4),
                 "max_abs_error": round(max(err), 4)}
@@ -161,7 +179,9 @@ def summarise(rows, runtime, build_s, table) -> dict:
             "fit_median_error": round(model.median_error, 4),
             "networks_timed": len(table.networks),
             "calibration": [round(v, 4) for v in table.calibration()],
+            "canary": table.meta.canary_ms,
             "random": errors(random_rows), "canonical": errors(canon),
+            "random_unheld": errors(random_rows, "raw_error"),
             "build_networks_all_parts_measured": errors(built),
             "all": errors(rows),
             "kendall_tau_macs_vs_measured": round(kendall_tau(
@@ -181,8 +201,13 @@ def report(summaries: list[dict]) -> None:
     for s in summaries:
         r, c = s["random"], s["canonical"]
         b = s["build_networks_all_parts_measured"]
+        held = ""
+        if s.get("canary"):
+            u = s["random_unheld"]
+            held = (f", held at a reference network's speed (unheld: "
+                    f"{100 * u['median_abs_error']:.1f}%, {100 * u['within_10pct']:.0f}%)")
         print(f"| {s['runtime']} {s['runtime_version']}, {s['threads']} thread(s), "
-              f"blocks {'in context' if s['method'] == 'context' else 'alone'} "
+              f"blocks {'in context' if s['method'] == 'context' else 'alone'}{held} "
               f"| {s['build_seconds'] // 60} min {s['build_seconds'] % 60} s "
               f"| {s['entries']} ({s['noisy_entries']} noisy) "
               f"| {100 * r['median_abs_error']:.1f}%, {100 * r['within_10pct']:.0f}% "
@@ -203,6 +228,9 @@ def main() -> int:
     p.add_argument("--test", type=int, default=50, help="other members tested (default 50)")
     p.add_argument("--method", choices=("context", "isolated"), default="isolated",
                    help="how the table times its blocks (mbnas latency build --method)")
+    p.add_argument("--canary", action="store_true", help="time a reference network beside "
+                   "everything and hold every figure at its speed (mbnas latency build "
+                   "--canary); the report gives the unheld error too")
     p.add_argument("--report-only", action="store_true")
     p.add_argument("--one", choices=RUNTIMES, help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -219,7 +247,8 @@ def main() -> int:
         for runtime in runtimes:
             cmd = [sys.executable, __file__, "--one", runtime, "--out", str(out),
                    "--threads", str(args.threads), "--build", str(args.build),
-                   "--test", str(args.test), "--method", args.method]
+                   "--test", str(args.test), "--method", args.method,
+                   *(["--canary"] if args.canary else [])]
             subprocess.run(cmd, check=True)  # a fresh process per runtime
     summaries = []
     for runtime in runtimes:  # predictions redone from the saved table and timings

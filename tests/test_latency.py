@@ -110,6 +110,62 @@ def test_an_onnx_runtime_table(tmp_path):
     assert table.meta.runtime == "onnxruntime" and table.predict(SMALL) > 0
 
 
+def test_a_canary_holds_every_figure_at_one_speed():
+    """A reference network read around the parts: a round at a third of the machine's
+    speed no longer reads as a slower part (the round medians of a part that sleeps 2 ms a
+    call at speed 1, 6 ms at speed 1/3, alternating)."""
+    import time
+
+    from mbnas.latency.measure import CANARY_REPEATS, Canary, timed_rounds
+
+    slowness, reads = [1, 3, 1, 3, 1], [0]
+
+    def now() -> int:  # each round reads the canary twice, each read 1 + repeats calls
+        return slowness[min(reads[0] // (2 * (CANARY_REPEATS + 1)), len(slowness) - 1)]
+
+    def canary_call():
+        time.sleep(0.001 * now())
+        reads[0] += 1
+
+    def part():
+        time.sleep(0.002 * now())
+
+    timing = {"rounds": 5, "warmup": 1, "repeats": 3}
+    canary = Canary(canary_call)
+    held = timed_rounds({"part": part}, canary=canary, **timing)["part"]
+    assert canary.reference_ms == pytest.approx(1.0, rel=0.15)  # the median reading
+    assert held.median_ms == pytest.approx(2.0, rel=0.15) and not held.noisy
+    raw = canary.raw["part"]  # as timed: the slow rounds show
+    assert raw.q3_ms == pytest.approx(6.0, rel=0.15) and raw.noisy
+    reads[0] = 0
+    twice = Canary(canary_call, reference_ms=2.0)  # a table's reference, kept
+    assert timed_rounds({"part": part}, canary=twice, **timing)["part"].median_ms == \
+        pytest.approx(4.0, rel=0.15)
+    assert twice.reference_ms == 2.0
+
+
+def test_a_table_built_with_a_canary_keeps_its_reference(tmp_path):
+    path = tmp_path / "held.json"
+    build_table([SMALL], path, runtime="torch", threads=1, batch=1, resolution=32,
+                canary=True, log=lambda m: None, **QUICK)
+    meta = load_table(path).meta
+    assert meta.canary == encode(parse_arch("mobilenet_v2", resolution=32)) and \
+        meta.canary_ms > 0
+    assert "held at the speed a reference network ran at" in load_table(path).describe()
+    build_table([SMALL, V3], path, runtime="torch", threads=1, batch=1, resolution=32,
+                canary=True, log=lambda m: None, **QUICK)
+    assert load_table(path).meta.canary_ms == meta.canary_ms  # resumed at the same speed
+    with pytest.raises(MbnasError, match="built with a reference network .--canary., "
+                                         "this build without one"):
+        build_table([SMALL], path, runtime="torch", threads=1, batch=1, resolution=32,
+                    log=lambda m: None, **QUICK)
+    data = json.loads(path.read_text())
+    data["meta"]["canary_ms"] = 0
+    path.write_text(json.dumps(data))
+    with pytest.raises(MbnasError, match="damaged: meta.canary"):
+        load_table(path)
+
+
 def test_a_network_the_table_lacks_is_one_line(table_path):
     with pytest.raises(MbnasError, match="has no entry for 12 part.* `mbnas latency build"):
         load_table(table_path).predict(V3)

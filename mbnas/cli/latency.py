@@ -25,6 +25,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
     table = build_table(archs, args.out, runtime=args.runtime, threads=args.threads,
                         batch=args.batch, resolution=args.resolution, warmup=args.warmup,
                         repeats=args.repeats, rounds=args.rounds, method=args.method,
+                        canary=args.canary,
                         log=lambda m: print(m, file=sys.stderr, flush=True))
     print(f"{args.out}: {len(table.entries)} entries ({table.describe()})")
     return 0
@@ -66,5 +67,9 @@ def add_parser(sub) -> None:
                         "context: each block inside the networks run whole, its share of "
                         "each run (no better on this project's noisy machine yet: "
                         "docs/latency.md)")
+    b.add_argument("--canary", action="store_true",
+                   help="time MobileNetV2 between the blocks and hold every entry at the "
+                        "speed it ran at in the table's first build: for a shared machine, "
+                        "whose speed moves from one second to the next (docs/latency.md)")
     b.add_argument("--out", required=True, metavar="TABLE", help="the table file (JSON)")
     b.set_defaults(func=_cmd_build)

@@ -6,8 +6,10 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 
+from mbnas.arch.seeds import parse_arch
 from mbnas.arch.spec import Arch
 from mbnas.errors import MbnasError
 from mbnas.latency.table import CALL, METHODS, Meta, Table, load_table
@@ -27,12 +29,22 @@ def check_meta(table: Table, meta: Meta) -> None:
     """A table grows only with entries measured the same way."""
     stored = table.meta
     for field in ("runtime", "runtime_version", "threads", "batch", "resolution", "cpu",
-                  "method"):
+                  "method", "canary"):
+        if field == "canary" and stored.canary != meta.canary:
+            held = "with" if stored.canary else "without"
+            other = "without" if stored.canary else "with"
+            raise MbnasError(f"latency table {table.path} was built {held} a reference "
+                             f"network (--canary), this build {other} one; use another "
+                             "--out, or the same settings to add to it")
         if getattr(stored, field) != getattr(meta, field):
             raise MbnasError(f"latency table {table.path} was measured with {field}="
                              f"{getattr(stored, field)!r}, this build measures "
                              f"{getattr(meta, field)!r}; use another --out, or the same "
                              "settings to add to it")
+
+
+# The reference network a build with ``canary`` times beside the parts.
+CANARY = "mobilenet_v2"
 
 
 # Parts are timed in chunks of this many (networks: a quarter of it), each chunk in
@@ -43,13 +55,15 @@ CHUNK = 40
 def build_table(archs: Iterable[Arch], out: str | Path, *, runtime: str, threads: int,
                 batch: int, resolution: int, warmup: int = 10, repeats: int = 20,
                 min_seconds: float = 0.05, rounds: int | None = None,
-                networks: bool = True, method: str = "isolated",
+                networks: bool = True, method: str = "isolated", canary: bool = False,
                 log: Callable[[str], None] = print) -> Table:
     """Time every part ``archs`` need that ``out`` lacks (in interleaved rounds), and,
     with ``networks``, each of ``archs`` end to end (what calibrates the sum of parts:
     :meth:`Table.calibration`); save after every chunk.  ``method`` (see
     :mod:`mbnas.latency.table`): ``context`` times the parts inside ``archs`` run whole,
-    ``isolated`` each part alone."""
+    ``isolated`` each part alone.  ``canary``: time MobileNetV2 beside the parts and hold
+    every entry at the speed it ran at in the table's first build
+    (:class:`mbnas.latency.measure.Canary`)."""
     from mbnas.latency.measure import ROUNDS, Timer
 
     if method not in METHODS:
@@ -57,11 +71,14 @@ def build_table(archs: Iterable[Arch], out: str | Path, *, runtime: str, threads
                          f"{', '.join(METHODS)}")
     rounds = rounds or ROUNDS
     out = Path(out)
-    timer = Timer(runtime, threads, warmup=warmup, repeats=repeats, min_seconds=min_seconds)
+    reference = parse_arch(CANARY, resolution=resolution) if canary else None
+    timer = Timer(runtime, threads, warmup=warmup, repeats=repeats, min_seconds=min_seconds,
+                  canary=reference)
     meta = timer.meta(batch=batch, resolution=resolution, method=method)
     if out.exists():
         table = load_table(out)
         check_meta(table, meta)
+        timer.canary_reference = table.meta.canary_ms or None
     else:
         table = Table(meta, {}, out)
     archs = list(archs)
@@ -110,6 +127,7 @@ def build_table(archs: Iterable[Arch], out: str | Path, *, runtime: str, threads
             entries = timer.time_networks(dict(chunk), batch, rounds=rounds)
             table.networks.update(entries)
             label = "network(s) timed end to end"
+        table.meta = replace(table.meta, canary_ms=timer.canary_ms or 0.0)
         table.save(out)
         done += len(chunk)
         elapsed = time.monotonic() - start
@@ -119,6 +137,9 @@ def build_table(archs: Iterable[Arch], out: str | Path, *, runtime: str, threads
         log(f"[{done}/{total}] {len(chunk)} {label}{flag}; "
             f"{duration(elapsed)} elapsed, ~{duration(left)} left")
     if not jobs:
+        if canary and not table.meta.canary_ms:  # nothing to time, but the reference
+            timer.canary(batch).read()
+            table.meta = replace(table.meta, canary_ms=timer.canary(batch).settle())
         table.save(out)
     noisy = [k for k, e in table.entries.items() if e.noisy]
     if noisy:

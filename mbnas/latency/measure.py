@@ -172,21 +172,71 @@ def _entry(values: list[float], runs: int) -> Entry:
 ROUNDS = 5
 
 
+# Parts timed between two readings of the canary, and the canary's calls per reading.
+CANARY_EVERY, CANARY_REPEATS = 8, 10
+
+
+class Canary:
+    """A reference network timed between the parts, so that the machine's speed of the
+    moment is measured beside them: each part's round median is scaled by
+    ``reference_ms`` over the canary's median read just before and just after it, and a
+    table holds every entry at one speed (the reference: the canary's median over the
+    table's first build, kept in its meta).  On a dedicated device the ratio stays near 1;
+    on a shared one, whose speed moved 1.77x within a minute (bench/machine_noise.py), a
+    slow spell no longer reads as a slow block.  ``raw`` keeps the last entries as timed,
+    before scaling, and ``readings`` every reading."""
+
+    def __init__(self, call: Callable[[], object], reference_ms: float | None = None, *,
+                 repeats: int = CANARY_REPEATS) -> None:
+        self.call, self.reference_ms, self.repeats = call, reference_ms, repeats
+        self.readings: list[float] = []
+        self.raw: dict[str, Entry] = {}
+
+    def read(self) -> float:
+        value = statistics.median(_times(self.call, warmup=1, repeats=self.repeats))
+        self.readings.append(value)
+        return value
+
+    def settle(self) -> float:
+        """The reference: as given, else the median of every reading so far."""
+        if self.reference_ms is None:
+            self.reference_ms = round(statistics.median(self.readings), 5)
+        return self.reference_ms
+
+
 def timed_rounds(calls: dict[str, Callable[[], object]], *, rounds: int, warmup: int,
-                 repeats: int, min_seconds: float = 0.0) -> dict[str, Entry]:
+                 repeats: int, min_seconds: float = 0.0,
+                 canary: Canary | None = None) -> dict[str, Entry]:
     """Each call timed in ``rounds`` interleaved rounds (every call once per round, in
     turn): its entry is the median and quartiles of its rounds' medians (the spread
     between moments, which is what makes a figure untrustworthy on a shared machine).
-    Warm-up calls precede the first round only; later rounds take two."""
+    Warm-up calls precede the first round only; later rounds take two.  With a
+    ``canary``, it is read before each round and after every :data:`CANARY_EVERY` calls,
+    and each round's median is held at the canary's reference speed."""
     medians: dict[str, list[float]] = {key: [] for key in calls}
+    speeds: dict[str, list[float]] = {key: [] for key in calls}  # the canary around each
     runs = dict.fromkeys(calls, 0)
+    items = list(calls.items())
+    step = CANARY_EVERY if canary else max(1, len(items))
     for r in range(rounds):
-        for key, call in calls.items():
-            times = _times(call, warmup=warmup if r == 0 else 2, repeats=repeats,
-                           min_seconds=min_seconds)
-            medians[key].append(statistics.median(times))
-            runs[key] += len(times)
-    return {key: _entry(values, runs[key]) for key, values in medians.items()}
+        before = canary.read() if canary else 1.0
+        for start in range(0, len(items), step):
+            group = items[start:start + step]
+            for key, call in group:
+                times = _times(call, warmup=warmup if r == 0 else 2, repeats=repeats,
+                               min_seconds=min_seconds)
+                medians[key].append(statistics.median(times))
+                runs[key] += len(times)
+            after = canary.read() if canary else 1.0
+            for key, _ in group:
+                speeds[key].append((before + after) / 2)
+            before = after
+    if canary is None:
+        return {key: _entry(values, runs[key]) for key, values in medians.items()}
+    reference = canary.settle()
+    canary.raw = {key: _entry(values, runs[key]) for key, values in medians.items()}
+    return {key: _entry([m * reference / c for m, c in zip(values, speeds[key], strict=True)],
+                        runs[key]) for key, values in medians.items()}
 
 
 def _center(values: list[float]) -> float:
@@ -208,12 +258,17 @@ class _InContext(NamedTuple):
 
 
 def context_rounds(nets: dict[str, _InContext], *, rounds: int, warmup: int, repeats: int,
-                   min_seconds: float = 0.0) -> dict[str, list[Entry]]:
+                   min_seconds: float = 0.0,
+                   canary: Canary | None = None) -> dict[str, list[Entry]]:
     """Each network run in ``rounds`` interleaved rounds (as :func:`timed_rounds`); each
     part's entry is the median and quartiles of its rounds' centres (:func:`_center`).
-    Returns, per network, one entry per part in the order the shares give them."""
+    Returns, per network, one entry per part in the order the shares give them.  With a
+    ``canary``, it is read before each round and after each network, and each round's
+    centres are held at the canary's reference speed."""
     timed: dict[str, list[int]] = {key: [] for key in nets}  # round of each run, -1 warm-up
+    speeds: dict[str, list[float]] = {key: [] for key in nets}
     for r in range(rounds):
+        before = canary.read() if canary else 1.0
         for key, net in nets.items():
             for _ in range(warmup if r == 0 else 2):
                 net.run()
@@ -223,6 +278,10 @@ def context_rounds(nets: dict[str, _InContext], *, rounds: int, warmup: int, rep
                 net.run()
                 timed[key].append(r)
                 n += 1
+            after = canary.read() if canary else 1.0
+            speeds[key].append((before + after) / 2)
+            before = after
+    reference = canary.settle() if canary else 1.0
     out = {}
     for key, net in nets.items():
         shares = net.shares()
@@ -231,7 +290,9 @@ def context_rounds(nets: dict[str, _InContext], *, rounds: int, warmup: int, rep
                              f"{len(shares)} were recorded")
         per_round = [[row for row, r in zip(shares, timed[key], strict=True) if r == i]
                      for i in range(rounds)]
-        out[key] = [_entry([_center([row[p] for row in rows]) for rows in per_round],
+        scale = [reference / c for c in speeds[key]]
+        out[key] = [_entry([_center([row[p] for row in rows]) * scale[i]
+                            for i, rows in enumerate(per_round)],
                            sum(len(rows) for rows in per_round))
                     for p in range(len(shares[0]))]
     return out
@@ -280,12 +341,18 @@ class Timer:
     """Times modules in one runtime at a fixed thread count."""
 
     def __init__(self, runtime: str, threads: int, *, warmup: int = 10, repeats: int = 20,
-                 min_seconds: float = 0.05, steady: bool = True) -> None:
+                 min_seconds: float = 0.05, steady: bool = True, canary: Arch | None = None,
+                 canary_ms: float | None = None) -> None:
+        """``canary``: a reference network timed beside everything this timer times, whose
+        speed every figure is held at (:class:`Canary`; ``canary_ms``: its reference, else
+        its median over this timer's first timing)."""
         if runtime not in RUNTIMES:
             raise MbnasError(f"--runtime: {runtime!r} is not allowed; choose one of "
                              f"{', '.join(RUNTIMES)}")
         self.runtime, self.threads = runtime, threads
         self.warmup, self.repeats, self.min_seconds = warmup, repeats, min_seconds
+        self.canary_arch, self.canary_reference = canary, canary_ms
+        self._canary: Canary | None = None
         if runtime == "torch":
             torch.set_num_threads(threads)
             if steady:
@@ -295,11 +362,31 @@ class Timer:
 
     def meta(self, *, batch: int, resolution: int, method: str = "isolated") -> Meta:
         from mbnas import __version__
+        from mbnas.arch.encoding import encode
 
         return Meta(runtime=self.runtime, runtime_version=runtime_version(self.runtime),
                     threads=self.threads, batch=batch, resolution=resolution,
                     cpu=cpu_model(), created=time.strftime("%Y-%m-%d %H:%M:%S"),
-                    mbnas=__version__, method=method)
+                    mbnas=__version__, method=method,
+                    canary=encode(self.canary_arch) if self.canary_arch else "",
+                    canary_ms=self.canary_ms or 0.0)
+
+    @property
+    def canary_ms(self) -> float | None:
+        """The canary's reference median (None before it is first timed, or without one)."""
+        return self._canary.reference_ms if self._canary else self.canary_reference
+
+    def canary(self, batch: int) -> Canary | None:
+        """The canary, ready to read (built and prepared on first use)."""
+        if self.canary_arch is None:
+            return None
+        if self._canary is None:
+            from mbnas.nn.network import build
+
+            a = self.canary_arch
+            self._canary = Canary(self.prepare(build(a), (batch, 3, a.resolution,
+                                                          a.resolution)), self.canary_reference)
+        return self._canary
 
     def prepare(self, module: nn.Module, shape: tuple[int, ...]) -> Callable[[], object]:
         """One call of ``module`` on an input of ``shape`` in this runtime, ready to time
@@ -321,9 +408,12 @@ class Timer:
                  rounds: int = ROUNDS) -> dict[str, Entry]:
         """Every ``key: (module, input shape)`` in ``rounds`` interleaved rounds."""
         calls = {key: self.prepare(module, shape) for key, (module, shape) in items.items()}
+        batch = next(iter(items.values()))[1][0] if items else 1
+        canary = self.canary(batch)
         with pinned(self.threads):
             return timed_rounds(calls, rounds=rounds, warmup=self.warmup,
-                                repeats=self.repeats, min_seconds=self.min_seconds)
+                                repeats=self.repeats, min_seconds=self.min_seconds,
+                                canary=canary)
 
     def time_network(self, arch: Arch, batch: int, *, rounds: int = ROUNDS) -> Entry:
         """End to end: the whole network, as a deployment runs it."""
@@ -347,9 +437,11 @@ class Timer:
 
         with tempfile.TemporaryDirectory(prefix="mbnas-profile-") as tmp:
             nets = {key: self._in_context(arch, batch, tmp) for key, arch in archs.items()}
+            canary = self.canary(batch)
             with pinned(self.threads):
                 measured = context_rounds(nets, rounds=rounds, warmup=self.warmup,
-                                          repeats=self.repeats, min_seconds=self.min_seconds)
+                                          repeats=self.repeats, min_seconds=self.min_seconds,
+                                          canary=canary)
         out = {}
         for label, arch in archs.items():
             entries = measured[label]

@@ -99,6 +99,10 @@ class Meta:
     created: str = ""
     mbnas: str = ""
     method: str = "isolated"  # tables from before the method was recorded timed blocks alone
+    # The reference network timed beside every entry (its encoding; "": none), and its
+    # median over the first build: every entry is held at the speed it ran at then.
+    canary: str = ""
+    canary_ms: float = 0.0
 
 
 class Part(NamedTuple):
@@ -232,8 +236,10 @@ class Table:
     def describe(self) -> str:
         m = self.meta
         how = "in context" if m.method == "context" else "alone"
+        held = (f", held at the speed a reference network ran at ({m.canary_ms:.2f} ms)"
+                if m.canary else "")
         return (f"{m.runtime} {m.runtime_version}, {m.threads} thread(s), batch {m.batch}, "
-                f"{m.resolution} px, blocks timed {how}, on {m.cpu}")
+                f"{m.resolution} px, blocks timed {how}{held}, on {m.cpu}")
 
     # --- files ----------------------------------------------------------------------
 
@@ -276,6 +282,11 @@ def load_table(path: str | Path) -> Table:
             raise ValueError(f"runtime {meta.runtime!r} is not one of {', '.join(RUNTIMES)}")
         if meta.method not in METHODS:
             raise ValueError(f"method {meta.method!r} is not one of {', '.join(METHODS)}")
+        if not isinstance(meta.canary, str) or not isinstance(meta.canary_ms, (int, float)) \
+                or isinstance(meta.canary_ms, bool) or not math.isfinite(meta.canary_ms) \
+                or meta.canary_ms < 0 or bool(meta.canary) != (meta.canary_ms > 0):
+            raise ValueError("meta.canary and meta.canary_ms do not name a reference network "
+                             "and its positive time")
         for name in ("threads", "batch", "resolution"):
             value = getattr(meta, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
