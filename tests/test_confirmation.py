@@ -53,21 +53,21 @@ def rivals() -> list:
     return scaled(6_000_000, resolution=32, num_classes=10)[0]
 
 
-def test_the_winner_is_confirmed_at_several_seeds_beside_the_rivals(tmp_path):
-    result = run(*search_args(tmp_path, "c", 3, *CONFIRM, confirm=True))
-    assert result.returncode == 0, result.stderr[-3000:]
-    best = json.loads((tmp_path / "c" / "best.json").read_text())
+def check_confirmed(run_dir, stdout: str) -> None:
+    """The confirmation's figures, as best.json, the summary and ``mbnas show`` give them:
+    the winner confirmed at several seeds beside every rival."""
+    best = json.loads((run_dir / "best.json").read_text())
     rows = {r["label"]: r for r in best["confirmation"]["rows"]}
     labels = ["mobilenet_v1 x0.714", "mobilenet_v2 x0.96", "mobilenet_v3_large x0.908"]
     assert [r.label for r in rivals()] == labels and set(labels) <= set(rows)
     # best.json and the summary name every rival with its width and MACs.
     assert [(r["label"], r["width"], r["macs"]) for r in best["rivals"]] == [
         (r.label, r.width, r.macs) for r in rivals()]
-    assert all(f"rival {label}" in result.stdout for label in labels)
+    assert all(f"rival {label}" in stdout for label in labels)
     assert all(r["macs"] <= 6_000_000 for r in best["rivals"])
     candidates = [r for r in rows.values() if r["kind"] == "candidate"]
     assert len(candidates) == 2 and all(r["seeds"] == 2 for r in rows.values())
-    recorded = confirmations(tmp_path / "c")
+    recorded = confirmations(run_dir)
     assert len(recorded) == 2 * len(rows)
     for label, r in rows.items():  # mean and spread over the seeds, as recorded
         accs = [t.value for t in recorded if t.user_attrs["entry"] == label.replace(" ", "-")]
@@ -77,19 +77,16 @@ def test_the_winner_is_confirmed_at_several_seeds_beside_the_rivals(tmp_path):
     winner = max(candidates, key=lambda r: r["mean"])
     assert verdict["winner"] == winner["label"] == f"trial {best['winner']['number']}"
     assert verdict["beats_mobilenet"] == (verdict["lead"] > 2 * verdict["noise"])
-    assert "±" in result.stdout and verdict["text"] in result.stdout
-    shown = run("show", str(tmp_path / "c"))
+    assert "±" in stdout and verdict["text"] in stdout
+    shown = run("show", str(run_dir))
     assert shown.returncode == 0 and verdict["text"] in shown.stdout
     assert "rivals: the MobileNets scaled to the 6.0M budget" in shown.stdout
     assert all(f"  {label}: " in shown.stdout for label in labels)
 
-    # Nothing new to do: a rerun trains nothing and reports the same.
-    again = run(*search_args(tmp_path, "c", 3, *CONFIRM, confirm=True))
-    assert again.returncode == 0 and "phase 3" not in again.stderr
-    assert len(confirmations(tmp_path / "c")) == len(recorded)
 
-
-def test_a_killed_confirmation_resumes_without_repeating_a_training(tmp_path):
+def test_a_killed_confirmation_resumes_and_confirms_the_winner_beside_the_rivals(tmp_path):
+    """Killed mid-way, the confirmation resumes without repeating a training, then
+    reports the winner at several seeds beside every rival; a rerun trains nothing."""
     args = search_args(tmp_path, "k", 2, *CONFIRM, "--confirm-epochs", "2", confirm=True)
     proc = subprocess.Popen(command(*args), env=env(), start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -116,4 +113,14 @@ def test_a_killed_confirmation_resumes_without_repeating_a_training(tmp_path):
              for t in confirmations(run_dir)}
     assert len(confirmations(run_dir)) == len(after) == total  # each training once
     assert all(after[k] == v for k, v in before.items())  # nothing finished was redone
+    best_after = (run_dir / "best.json").read_text()
     assert f"{total - len(before)} training(s) to go" in result.stderr
+    # Resumed, the confirmation reports as a whole one does.
+    check_confirmed(run_dir, result.stdout)
+
+    # Nothing new to do: a rerun trains nothing and reports the same.
+    again = run(*args)
+    assert again.returncode == 0 and "phase 3" not in again.stderr
+    assert len(confirmations(run_dir)) == total
+    assert json.loads((run_dir / "best.json").read_text())["confirmation"] == \
+        json.loads(best_after)

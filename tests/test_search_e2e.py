@@ -123,13 +123,17 @@ def check_disk(run_dir: Path, rows: list[dict], best: int) -> None:
     assert rest / len(finished) < BYTES_PER_TRIAL, (rest, len(finished))
 
 
+# Two of the rivals as named references (V3-Large: SE and hard-swish; V2: retrained below).
+NAMED = ("mobilenet_v2", "mobilenet_v3_large")
+
+
 def test_search_runs_resumes_and_shows(tmp_path):
     # No rival fits 6M at 224 px; named references are trained whatever they cost.
-    keep = ("--keep-weights", "best:1", "--references", ",".join(REFERENCES))
+    keep = ("--keep-weights", "best:1", "--references", ",".join(NAMED))
     result = run(*search_args(tmp_path, "e2e", 4, *keep))
     assert result.returncode == 0, result.stderr[-3000:]
     run_dir = tmp_path / "e2e"
-    rows = check_run_is_consistent(run_dir, 4)
+    rows = check_run_is_consistent(run_dir, 4, references=NAMED)
     assert "winner" in result.stdout and "reference mobilenet_v3_large " in result.stdout
     # One-seed proxy accuracies say how far they can be trusted (the generated data set's
     # protocol has no measured spread).
@@ -156,7 +160,7 @@ def test_search_runs_resumes_and_shows(tmp_path):
     result = run(*search_args(tmp_path, "e2e", 6, *keep))
     assert result.returncode == 0, result.stderr[-3000:]
     assert "phase 1" not in result.stderr  # references are done already
-    after = check_run_is_consistent(run_dir, 6)
+    after = check_run_is_consistent(run_dir, 6, references=NAMED)
     check_disk(run_dir, after, best=1)
     weights = ("checkpoint", "weights")
     assert [{k: v for k, v in r.items() if k not in weights} for r in after[:len(rows)]] == \
@@ -201,7 +205,7 @@ def test_search_runs_resumes_and_shows(tmp_path):
 
     shown = run("show", str(run_dir))
     assert shown.returncode == 0, shown.stderr
-    assert "winner: trial" in shown.stdout and "reference mobilenet_v1" in shown.stdout
+    assert "winner: trial" in shown.stdout and "reference mobilenet_v2" in shown.stdout
     kept = [r["number"] or r["name"] for r in after if r["weights"] == "kept"]
     assert f"trained weights kept for {len(kept)} trial(s): {', '.join(kept)}" in shown.stdout
     assert "(not kept (--keep-weights best:1))" in shown.stdout
@@ -274,7 +278,7 @@ def same_trial(before: optuna.trial.FrozenTrial, after: optuna.trial.FrozenTrial
 
 
 def test_killed_search_resumes_without_losing_or_repeating_trials(tmp_path):
-    args = search_args(tmp_path, "killed", 5, "--references", "mobilenet_v1,mobilenet_v2",
+    args = search_args(tmp_path, "killed", 5, "--references", "mobilenet_v2",
                        "--inject-faults", "3:slow,4:slow,5:slow", "--no-early-stopping",
                        "--keep-weights", "all")
     proc = subprocess.Popen(command(*args), env=env(), start_new_session=True,
@@ -303,7 +307,7 @@ def test_killed_search_resumes_without_losing_or_repeating_trials(tmp_path):
                               "--keep-weights", "all"))
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"trials #{live[0].number}" in result.stderr and "cut off" in result.stderr
-    after = check_run_is_consistent(run_dir, 5, references=("mobilenet_v1", "mobilenet_v2"))
+    after = check_run_is_consistent(run_dir, 5, references=("mobilenet_v2",))
     trials = {t.number: t for t in study_trials(run_dir)}
     for t in before:  # every trial of the study, whatever its state
         now = trials[t.number]
@@ -404,7 +408,9 @@ def test_a_search_where_every_trial_fails_ends_with_an_error(tmp_path):
     assert snapshot(tmp_path) == before
 
 
-@pytest.mark.parametrize("sampler", ["tpe", "nsga2", "random"])
+# TPE (the default) and NSGA-II (the multi-objective sampler); random sampling shares the
+# study's path with them, and the study tests run it under both objectives.
+@pytest.mark.parametrize("sampler", ["tpe", "nsga2"])
 def test_pareto_objective_reports_the_front(tmp_path, sampler):
     result = run(*search_args(tmp_path, "pareto", 3, "--references", "none",
                               "--objective", "pareto", "--sampler", sampler,

@@ -93,3 +93,20 @@ def test_a_resumed_sampler_does_not_replay_its_first_samples(tmp_path, sampler):
     # ... but a resumed study continues where it was instead of starting over.
     resumed = sampled(study(tmp_path / "a", sampler, space=MANY), 3)
     assert resumed != first  # a replay would propose exactly the first three again
+
+
+@pytest.mark.parametrize("sampler", ["random", "tpe", "nsga2"])
+def test_every_sampler_drives_a_pareto_study(tmp_path, sampler):
+    """Accuracy against MACs, as ``--objective pareto`` asks the study (the end-to-end
+    test runs it through Ray for TPE and NSGA-II)."""
+    from mbnas.outcome import pareto_front
+
+    run = RunStudy(tmp_path / "study.db", MANY, budget=BUDGET, objective="pareto",
+                   sampler=sampler, seed=0, resolution=32, num_classes=10)
+    assert [d.name for d in run.study.directions] == ["MAXIMIZE", "MINIMIZE"]
+    for _ in range(6):
+        train(run, run.ask())
+    rows = [r for r in run.rows() if not r.is_reference]
+    assert run.counted() == 6
+    front = run.pareto_front()
+    assert front == pareto_front(rows, "macs") and front
