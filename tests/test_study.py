@@ -71,3 +71,38 @@ def test_the_widest_seed_within_budget_is_the_first_candidate(study):
     study.tell(second.number, status="stopped", val_acc=0.4, epochs=1)
     assert study.counted() == 2
     assert study.winner().role_text == "seed: mobilenet_v1 x0.5"
+
+
+def test_near_seeds_starts_the_sampler_in_the_seeds_neighbourhood(tmp_path):
+    """``--startup near-seeds``: the startup trials after the seeds are the seeds (each in
+    turn) with two choices drawn again (by default, ``random``, the sampler draws them
+    from the whole space)."""
+    from mbnas.search.study import NEAR_CHANGES, STARTUP_TRIALS
+
+    space = resolve_space(None)
+    widths = [a.width for _, a in scaled_seeds(space, 300_000_000, resolution=None,
+                                               num_classes=1000)]
+
+    def startup_trials(db):
+        run = RunStudy(db, space.with_widths(widths), budget=300_000_000,
+                       startup="near-seeds", seed=3)
+        run.enqueue_seeds()
+        for _ in range(STARTUP_TRIALS + 2):
+            c = run.ask()
+            run.tell(c.number, status="complete", val_acc=0.5, epochs=1)
+        return run.study.get_trials()
+
+    trials = startup_trials(tmp_path / "a.db")
+    seeds = {t.user_attrs["role"]: t.params for t in trials[:2]}
+    near = [t for t in trials if "near" in t.user_attrs]
+    assert len(near) >= STARTUP_TRIALS - 2 - 2  # a near trial over budget is repaired
+    assert {t.user_attrs["near"] for t in near} == set(seeds)  # each seed in turn
+    for t in near:
+        base = seeds[t.user_attrs["near"]]
+        # (a block type drawn again also adds or drops the choices only one type has)
+        changed = [k for k in base if k in t.params and t.params[k] != base[k]]
+        assert 1 <= len(changed) <= NEAR_CHANGES, changed
+    after = trials[-2:]  # past the startup the sampler proposes on its own
+    assert not any("near" in t.user_attrs for t in after)
+    again = startup_trials(tmp_path / "b.db")  # the same command, the same trials
+    assert [t.params for t in again] == [t.params for t in trials]

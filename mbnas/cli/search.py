@@ -114,7 +114,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
         latency_table=latency_table,
         name=args.name or "", space=args.space,
         trials=args.trials,
-        objective=args.objective, sampler=args.sampler, resolution=args.resolution,
+        objective=args.objective, sampler=args.sampler, startup=args.startup,
+        resolution=args.resolution,
         num_classes=args.num_classes or SearchSettings.num_classes,
         protocol=protocol_from_args(args),
         concurrency=args.concurrency, cpus_per_trial=args.cpus_per_trial,
@@ -159,7 +160,13 @@ def _cmd_search(args: argparse.Namespace) -> int:
 def add_parser(sub) -> None:
     from mbnas.arch.seeds import SEEDS
     from mbnas.search.confirm import ConfirmSettings
-    from mbnas.search.settings import KEEP_WEIGHTS, OBJECTIVES, SAMPLERS, SearchSettings
+    from mbnas.search.settings import (
+        KEEP_WEIGHTS,
+        OBJECTIVES,
+        SAMPLERS,
+        STARTUPS,
+        SearchSettings,
+    )
 
     p = sub.add_parser("search", help="search the space for the best network within a budget",
                        description="Optuna proposes architectures within a multiply-add "
@@ -191,6 +198,10 @@ def add_parser(sub) -> None:
                         f"{SearchSettings.pareto_metric}; params, or a registered metric)")
     p.add_argument("--sampler", choices=SAMPLERS, default=SearchSettings.sampler,
                    help=f"Optuna sampler (default {SearchSettings.sampler})")
+    p.add_argument("--startup", choices=STARTUPS, default=SearchSettings.startup,
+                   help="where the sampler's first 8 trials (the seeds among them) come "
+                        "from: random members of the space (default), or near-seeds, the "
+                        "seed candidates with 2 choices each drawn again")
     p.add_argument("--resolution", type=positive_int,
                    help="target input resolution for pricing (default: the space's, 224)")
     p.add_argument("--num-classes", type=positive_int,

@@ -111,6 +111,7 @@ def _fingerprint(settings: SearchSettings, space_text: str) -> dict:
             # (only where it is not MACs, so that older runs resume)
             **({"pareto_metric": settings.pareto_metric}
                if settings.pareto_metric != "macs" else {}),
+            **({"startup": settings.startup} if settings.startup != "random" else {}),
             # a table's prices are part of what a run measured
             **({"latency_table_sha256": hashlib.sha256(
                 Path(settings.latency_table).read_bytes()).hexdigest()[:16]}
@@ -287,6 +288,7 @@ def run_search(settings: SearchSettings, *, log=print) -> SearchOutcome:
         space = space.with_widths(widths)
         study = RunStudy(run_dir / "study.db", space, budget=settings.limits,
                          objective=settings.objective, sampler=settings.sampler,
+                         startup=settings.startup,
                          seed=settings.protocol.train.seed, resolution=settings.resolution,
                          num_classes=settings.num_classes,
                          pareto_metric=settings.pareto_metric, recorded=settings.recorded)

@@ -19,6 +19,9 @@ from mbnas.units import format_count, parse_count
 
 OBJECTIVES = ("accuracy", "pareto")
 SAMPLERS = ("tpe", "random", "nsga2")
+# Where the sampler's first trials come from (mbnas.search.study): random members of the
+# space, or the seed candidates with a few choices drawn again (their neighbourhood).
+STARTUPS = ("random", "near-seeds")
 KEEP_WEIGHTS = "best:5"  # plus the seed candidates and the references: see keep_best()
 # Bounds no real search comes near, so that a typo is refused rather than run: the
 # costliest MobileNet of the papers' grids (V2 1.4 at 224 px) is 582M MACs.
@@ -39,6 +42,7 @@ class SearchSettings:
     trials: int = 10
     objective: str = "accuracy"
     sampler: str = "tpe"
+    startup: str = "random"
     resolution: int | None = None
     num_classes: int = NUM_CLASSES
     protocol: Protocol = field(default_factory=Protocol)
@@ -64,7 +68,8 @@ class SearchSettings:
 
     def __post_init__(self) -> None:
         for what, value, allowed in (("objective", self.objective, OBJECTIVES),
-                                     ("sampler", self.sampler, SAMPLERS)):
+                                     ("sampler", self.sampler, SAMPLERS),
+                                     ("startup", self.startup, STARTUPS)):
             if value not in allowed:
                 raise MbnasError(f"{what}: {value!r} is not allowed; choose one of "
                                  f"{', '.join(allowed)}")

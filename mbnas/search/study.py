@@ -39,7 +39,7 @@ from mbnas.outcome import (
     trial_key,
 )
 from mbnas.search.runs import weights_entry
-from mbnas.search.settings import OBJECTIVES, SAMPLERS
+from mbnas.search.settings import OBJECTIVES, SAMPLERS, STARTUPS
 from mbnas.search.space import SearchSpace
 
 SEARCH, REFERENCES, CONFIRMATION = "search", "references", "confirmation"
@@ -77,13 +77,20 @@ class Candidate:
         return trial_key(self.role, self.number, self.name)
 
 
+# TPE's first trials, the seeds among them, are its startup: drawn without its model.
+STARTUP_TRIALS = 8
+# ``--startup near-seeds``: how many of a seed's choices each startup trial draws again.
+NEAR_CHANGES = 2
+NEAR_DRAWS = 50  # draws of a neighbour before one over budget is left to the repair
+
+
 def _sampler(name: str, seed: int | None, objective: str) -> optuna.samplers.BaseSampler:
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed, population_size=8)
     return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True,
-                                      constant_liar=True, n_startup_trials=8)
+                                      constant_liar=True, n_startup_trials=STARTUP_TRIALS)
 
 
 class RunStudy:
@@ -93,14 +100,18 @@ class RunStudy:
                  objective: str = "accuracy",
                  sampler: str = "tpe", seed: int | None = 0, resolution: int | None = None,
                  num_classes: int = NUM_CLASSES, pareto_metric: str = "macs",
-                 recorded: tuple[str, ...] = ()) -> None:
+                 recorded: tuple[str, ...] = (), startup: str = "random") -> None:
         if objective not in OBJECTIVES:
             raise MbnasError(f"objective: {objective!r} is not allowed; choose one of "
                              f"{', '.join(OBJECTIVES)}")
         if sampler not in SAMPLERS:
             raise MbnasError(f"sampler: {sampler!r} is not allowed; choose one of "
                              f"{', '.join(SAMPLERS)}")
+        if startup not in STARTUPS:
+            raise MbnasError(f"startup: {startup!r} is not allowed; choose one of "
+                             f"{', '.join(STARTUPS)}")
         self.space, self.objective = space, objective
+        self.startup, self.seed = startup, seed or 0
         self.pareto_metric = metric(pareto_metric)  # what --objective pareto trades off
         # The limits; ``budget`` is the MAC limit where there is one (what best.json names).
         self.limits = budget if isinstance(budget, Budget) else Budget.of(macs=budget)
@@ -262,6 +273,8 @@ class RunStudy:
 
     def _sample(self):
         """Ask Optuna for one trial, build its spec, and record its price and constraint."""
+        if self.startup == "near-seeds":
+            self._enqueue_near_seed()
         trial = self.study.ask()
         arch = self.target(self.space.sample(trial.suggest_categorical))
         cost = count(arch)
@@ -274,6 +287,41 @@ class RunStudy:
         for name, over in self.limits.over(arch).items():
             trial.set_constraint(CONSTRAINT.format(name), float(over))
         return trial, arch, cost
+
+    def _enqueue_near_seed(self) -> None:
+        """``--startup near-seeds``: while the study is in its startup (its first
+        :data:`STARTUP_TRIALS` trials, the seeds among them) and nothing is queued, queue a
+        seed candidate (each in turn) with :data:`NEAR_CHANGES` of its choices drawn again
+        (until it fits the budget, up to :data:`NEAR_DRAWS` draws), so that the sampler's
+        model starts from the rivals' neighbourhood instead of the whole space.  Drawn from
+        the run's seed and the trial count: the same command proposes the same trials."""
+        import random
+
+        trials = self.study.get_trials(deepcopy=False)
+        asked = [t for t in trials if not t.user_attrs.get("over_budget")
+                 and t.user_attrs.get("status") != Status.REPEAT]
+        if len(asked) >= STARTUP_TRIALS or any(t.state == TrialState.WAITING for t in trials):
+            return
+        seeds = [t for t in trials if t.distributions and "role" in t.user_attrs
+                 and parse_role(t.user_attrs["role"])[0] is Role.SEED]
+        if not seeds:
+            return
+        rng = random.Random(f"{self.seed}:{len(trials)}")
+        seed = seeds[len(asked) % len(seeds)]
+        base = seed.params
+        for _ in range(NEAR_DRAWS):  # a neighbour within budget, if one is drawn
+            changed = set(rng.sample(sorted(base), min(NEAR_CHANGES, len(base))))
+
+            def pick(name, choices, changed=changed):
+                if name in base and name not in changed:
+                    return base[name]
+                return rng.choice([c for c in choices if c != base.get(name)] or list(choices))
+
+            params = self.space.sample(pick)
+            if self.limits.fits(self.target(params)):
+                break
+        self.study.enqueue_trial(params, user_attrs={"near": seed.user_attrs["role"]},
+                                 skip_if_exists=False)
 
     def report(self, number: int, val_acc: float, epoch: int) -> None:
         """An epoch's validation accuracy (single objective only: Optuna cannot take
