@@ -12,6 +12,7 @@ from mbnas.errors import MbnasError
 from mbnas.outcome import TrialRecord
 from mbnas.search.confirm import (
     NOISE,
+    SEARCH_NOISE,
     ConfirmSettings,
     Entry,
     entries,
@@ -22,7 +23,7 @@ from mbnas.search.confirm import (
     verdict,
 )
 from mbnas.search.rivals import scaled
-from mbnas.training.protocol import Protocol
+from mbnas.training.protocol import DEFAULT_SUBSET, SEARCH_SUBSET, Protocol
 
 V2 = parse_arch("mobilenet_v2")
 
@@ -96,6 +97,8 @@ def test_a_proxy_accuracy_carries_the_measured_spread_of_its_protocol():
     assert measured_spread(same) == NOISE
     assert f"{100 * NOISE:.2f} points" in proxy_noise_note(same)
     assert f"under {200 * NOISE:.1f} points" in proxy_noise_note(same)
+    # The search's default proxy (3,000 images) has its own, measured alike.
+    assert measured_spread(dataclasses.replace(same, subset=SEARCH_SUBSET)) == SEARCH_NOISE
     for other in (dataclasses.replace(default, subset=12_000),
                   dataclasses.replace(default, dataset="cifar10"),
                   dataclasses.replace(default, train=dataclasses.replace(default.train,
@@ -110,6 +113,12 @@ def test_the_confirmation_protocol_and_its_checks():
     assert p.train.epochs == 2 * base.train.epochs and p.train.seed != base.train.seed
     assert ConfirmSettings().protocol(base, 0).train.epochs == 4  # 4/3 x 3
     assert p.subset == base.subset and p.val_size == base.val_size
+    # The search screens on 3,000 images by default; its confirmation trains on at least
+    # the default protocol's 6,000 (more where the search took more, all where it did).
+    for search, confirmed in ((SEARCH_SUBSET, DEFAULT_SUBSET), (12_000, 12_000), (None, None)):
+        protocol = dataclasses.replace(base, subset=search)
+        assert ConfirmSettings().protocol(protocol, 0).subset == confirmed
+    assert ConfirmSettings(subset=2000).protocol(base, 0).subset == 2000  # as asked
     with pytest.raises(MbnasError, match="--confirm-seeds: 1 is not allowed"):
         ConfirmSettings(seeds=1)
     with pytest.raises(MbnasError, match="--confirm-top"):

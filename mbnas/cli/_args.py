@@ -125,8 +125,10 @@ def arch_from_args(args: argparse.Namespace):
                       num_classes=args.num_classes)
 
 
-def add_protocol_arguments(parser: argparse.ArgumentParser) -> None:
-    """The proxy protocol options, the same for train, baseline and search."""
+def add_protocol_arguments(parser: argparse.ArgumentParser, *,
+                           subset: int | None = None) -> None:
+    """The proxy protocol options, the same for train, baseline and search (``subset``:
+    the command's default --subset, if not the protocol's)."""
     from mbnas.data.registry import dataset_names
     from mbnas.training.protocol import (
         ADAPTATIONS,
@@ -146,8 +148,9 @@ def add_protocol_arguments(parser: argparse.ArgumentParser) -> None:
                                       "or $MBNAS_DATA)")
     g.add_argument("--epochs", type=positive_int, default=defaults.epochs,
                    help=f"epochs per proxy training (default {defaults.epochs})")
-    g.add_argument("--subset", type=nonneg_int, default=DEFAULT_SUBSET,
-                   help=f"training images used, 0 for all (default {DEFAULT_SUBSET})")
+    subset = subset or DEFAULT_SUBSET
+    g.add_argument("--subset", type=nonneg_int, default=subset,
+                   help=f"training images used, 0 for all (default {subset})")
     g.add_argument("--seed", type=nonneg_int, default=defaults.seed, help="random seed")
     g.add_argument("--device", choices=DEVICES, default=defaults.device,
                    help="where to train (default auto: CUDA if present)")

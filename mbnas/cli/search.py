@@ -159,7 +159,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
 def add_parser(sub) -> None:
     from mbnas.arch.seeds import SEEDS
-    from mbnas.search.confirm import ConfirmSettings
+    from mbnas.search.confirm import CONFIRM_MIN_SUBSET, ConfirmSettings
     from mbnas.search.settings import (
         KEEP_WEIGHTS,
         OBJECTIVES,
@@ -167,6 +167,7 @@ def add_parser(sub) -> None:
         STARTUPS,
         SearchSettings,
     )
+    from mbnas.training.protocol import SEARCH_SUBSET
 
     p = sub.add_parser("search", help="search the space for the best network within a budget",
                        description="Optuna proposes architectures within a multiply-add "
@@ -238,11 +239,12 @@ def add_parser(sub) -> None:
                    help=f"epochs (default {ConfirmSettings.epoch_factor:.3g}x --epochs, "
                         "rounded up: 4 for the default 3)")
     c.add_argument("--confirm-subset", type=positive_int,
-                   help="training images (default: the search's --subset)")
+                   help=f"training images (default: the search's --subset, and at least "
+                        f"{CONFIRM_MIN_SUBSET:,})")
     c.add_argument("--no-confirm", action="store_true",
                    help="crown the best proxy accuracy without confirming it")
     p.add_argument("--inject-faults", type=_faults, help=argparse.SUPPRESS)
-    add_protocol_arguments(p)
+    add_protocol_arguments(p, subset=SEARCH_SUBSET)
     p.set_defaults(func=run)
 
 

@@ -14,7 +14,7 @@ from mbnas.arch.spec import NUM_CLASSES
 from mbnas.costs import Budget, metric
 from mbnas.errors import MbnasError
 from mbnas.search.confirm import NOISE, ConfirmSettings
-from mbnas.training.protocol import Protocol
+from mbnas.training.protocol import SEARCH_SUBSET, Protocol
 from mbnas.units import format_count, parse_count
 
 OBJECTIVES = ("accuracy", "pareto")
@@ -39,13 +39,13 @@ class SearchSettings:
     # 17 min 28 s with today's defaults (23 min 25 s with three references, every epoch
     # validated and two candidates confirmed); 12 under ASHA took 20 min 44-47 s and 16
     # took 25 min 20 s (bench/quickstart/).
-    trials: int = 10
+    trials: int = 20
     objective: str = "accuracy"
     sampler: str = "tpe"
     startup: str = "random"
     resolution: int | None = None
     num_classes: int = NUM_CLASSES
-    protocol: Protocol = field(default_factory=Protocol)
+    protocol: Protocol = field(default_factory=lambda: Protocol(subset=SEARCH_SUBSET))
     concurrency: int = 1
     cpus_per_trial: float | None = None
     gpus_per_trial: float | None = None
