@@ -165,6 +165,19 @@ def write_rows(path: Path, rows: list[dict]) -> None:
     tmp.replace(path)
 
 
+def searches_per_sampler(text: str, samplers: list[str], parser) -> dict[str, int]:
+    """``3`` (every sampler) or ``tpe=3,random=2`` -> searches per sampler."""
+    try:
+        if "=" not in text:
+            return dict.fromkeys(samplers, int(text))
+        counts = {k: int(v) for k, v in (item.split("=") for item in text.split(","))}
+    except ValueError:
+        parser.error(f"--searches: {text!r} is not N or SAMPLER=N,...")
+    if set(counts) != set(samplers) or min(counts.values()) < 1:
+        parser.error(f"--searches: give a positive count for each of {', '.join(samplers)}")
+    return counts
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "search_quality" /
@@ -174,7 +187,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--budget", default="300M")
     parser.add_argument("--dataset", default="fashion-mnist")
     parser.add_argument("--resolution", type=int, help="target resolution (default 224)")
-    parser.add_argument("--searches", type=int, default=3, help="per sampler")
+    parser.add_argument("--searches", default="3",
+                        help="per sampler: N for every sampler, or e.g. tpe=3,random=2")
     parser.add_argument("--samplers", default=",".join(SAMPLERS),
                         help=f"comma-separated, from {', '.join(SAMPLERS)} (default both)")
     parser.add_argument("--variant", default="",
@@ -220,7 +234,9 @@ def main(argv: list[str] | None = None) -> None:
     samplers = [s for s in args.samplers.split(",") if s]
     if not samplers or set(samplers) - set(SAMPLERS):
         parser.error(f"--samplers: choose from {', '.join(SAMPLERS)}")
-    order = [(sampler, seed) for seed in range(args.searches) for sampler in samplers]
+    counts = searches_per_sampler(args.searches, samplers, parser)
+    order = [(sampler, seed) for seed in range(max(counts.values())) for sampler in samplers
+             if seed < counts[sampler]]
     for i, (sampler, seed) in enumerate(order, 1):
         log(f"search {i}/{len(order)}: {sampler}, seed {seed}")
         row = run_search(args.work, sampler, seed, args)
