@@ -35,10 +35,10 @@ class SearchSettings:
     budget: int | Budget  # MACs, or limits by any registered metrics (mbnas.costs)
     name: str = ""
     space: str | None = None
-    # The quick start aims at 20 minutes on 2 cores: with the confirmation, 10 trials took
-    # 17 min 28 s with today's defaults (23 min 25 s with three references, every epoch
-    # validated and two candidates confirmed); 12 under ASHA took 20 min 44-47 s and 16
-    # took 25 min 20 s (bench/quickstart/).
+    # The quick start aims at 20 minutes on 2 cores: 20 trials on 3,000 images (the search
+    # protocol's default subset) and the confirmation of the winner beside the three
+    # rivals took 18 min 52 s, the trials 9 min 21 s of it (bench/quickstart/twenty-trials/);
+    # 10 trials on 6,000 images had taken 9 min 36 s.
     trials: int = 20
     objective: str = "accuracy"
     sampler: str = "tpe"
