@@ -123,4 +123,4 @@ def test_a_killed_confirmation_resumes_and_confirms_the_winner_beside_the_rivals
     assert again.returncode == 0 and "phase 3" not in again.stderr
     assert len(confirmations(run_dir)) == total
     assert json.loads((run_dir / "best.json").read_text())["confirmation"] == \
-        json.loads(best_after)
+        json.loads(best_after)["confirmation"]

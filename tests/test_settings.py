@@ -115,3 +115,21 @@ def test_default_references_are_the_rivals_the_search_does_not_train_already(
     archs, over = reference_archs(SearchSettings(budget=budget, references=named),
                                   resolve_space(None))
     assert archs == {"mobilenet_v1": seed("mobilenet_v1")} and over == {}
+
+
+def test_a_search_screens_on_3000_images_and_20_trials_where_training_keeps_6000():
+    """The search's defaults (what the search-quality benchmark kept): 20 candidates on
+    3,000 images each; ``mbnas train`` and ``baseline`` keep the protocol's 6,000."""
+    from cli import run
+
+    from mbnas.training.protocol import DEFAULT_SUBSET, SEARCH_SUBSET
+
+    def help_of(command: str) -> str:
+        return " ".join(run(command, "--help").stdout.split())
+
+    assert f"0 for all (default {SEARCH_SUBSET})" in help_of("search")
+    assert "counting those of earlier runs (default 20)" in help_of("search")
+    for command in ("train", "baseline"):
+        assert f"0 for all (default {DEFAULT_SUBSET})" in help_of(command)
+    assert SearchSettings(budget=1).protocol.subset == SEARCH_SUBSET
+    assert SearchSettings(budget=1).trials == 20
