@@ -236,8 +236,8 @@ class Table:
     def describe(self) -> str:
         m = self.meta
         how = "in context" if m.method == "context" else "alone"
-        held = (f", held at the speed a reference network ran at ({m.canary_ms:.2f} ms)"
-                if m.canary else "")
+        held = (f", held at the speed a reference network ran at"
+                f"{f' ({m.canary_ms:.2f} ms)' if m.canary_ms else ''}" if m.canary else "")
         return (f"{m.runtime} {m.runtime_version}, {m.threads} thread(s), batch {m.batch}, "
                 f"{m.resolution} px, blocks timed {how}{held}, on {m.cpu}")
 
