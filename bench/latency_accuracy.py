@@ -43,6 +43,7 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,7 +58,8 @@ from mbnas.stats import kendall_tau  # noqa: E402
 
 RESOLUTION, BATCH, CLASSES = 224, 1, 1000
 FIELDS = ("set", "name", "arch", "macs", "measured_ms", "q1_ms", "q3_ms", "raw_ms",
-          "predicted_ms", "error", "raw_error", "parts", "parts_predicted")
+          "raw_q1_ms", "retest_ms", "retest_q1_ms", "predicted_ms", "error", "raw_error",
+          "retest_error", "parts", "parts_predicted")
 
 
 def log(message: str) -> None:
@@ -119,6 +121,12 @@ def one_runtime(args) -> dict:
     measured = timer.time_networks(tested, BATCH)
     raw = timer.canary(BATCH).raw if args.canary else measured
     log(f"... in {time.monotonic() - start:.0f} s")
+    again = {}
+    if args.retest:  # the same networks timed again: how far the measurement is from itself
+        log("timing them again, to measure how far the measurement is from itself")
+        start = time.monotonic()
+        again = timer.time_networks(tested, BATCH)
+        log(f"... in {time.monotonic() - start:.0f} s")
     if args.canary:
         readings = timer.canary(BATCH).readings
         log(f"the reference network (built at {table.meta.canary_ms:.2f} ms) read "
@@ -127,7 +135,10 @@ def one_runtime(args) -> dict:
     rows = [{"set": "random" if label.startswith("member") else "canonical",
              "name": label, "arch": encode(arch), "macs": count(arch).macs,
              "measured_ms": measured[label].median_ms, "q1_ms": measured[label].q1_ms,
-             "q3_ms": measured[label].q3_ms, "raw_ms": raw[label].median_ms}
+             "q3_ms": measured[label].q3_ms, "raw_ms": raw[label].median_ms,
+             "raw_q1_ms": raw[label].q1_ms,
+             "retest_ms": again[label].median_ms if again else "",
+             "retest_q1_ms": again[label].q1_ms if again else ""}
             for label, arch in tested.items()]
     rows = predicted(rows, table)
     with open(out / f"{args.one}.csv", "w", newline="") as f:
@@ -142,14 +153,23 @@ def predicted(rows: list[dict], table) -> list[dict]:
     them from the saved table and timings, measuring nothing)."""
     from mbnas.arch.encoding import decode
 
+    q1 = table.meta.statistic == "q1"  # measured by the figure the table predicts
+
+    def figure(r, median, quartile):
+        value = r.get(quartile if q1 else median) or ""  # rows from before the column
+        return float(value) if value != "" else None
+
     out = []
     for r in rows:
         parts = table.breakdown(decode(r["arch"]))
         ms = sum(p.ms for p in parts)
-        rawms = float(r.get("raw_ms") or r["measured_ms"])  # rows from before the canary
-        out.append({**r, "raw_ms": rawms, "predicted_ms": round(ms, 4),
-                    "error": round(ms / float(r["measured_ms"]) - 1, 4),
+        measured = figure(r, "measured_ms", "q1_ms")
+        rawms = figure(r, "raw_ms", "raw_q1_ms") or measured  # rows from before the canary
+        again = figure(r, "retest_ms", "retest_q1_ms")
+        out.append({**r, "predicted_ms": round(ms, 4),
+                    "error": round(ms / measured - 1, 4),
                     "raw_error": round(ms / rawms - 1, 4),
+                    "retest_error": round(again / measured - 1, 4) if again else "",
                     "parts": len(parts) - 1,
                     "parts_predicted": sum(not p.measured for p in parts)})
     return out
@@ -169,9 +189,10 @@ def summarise(rows, runtime, build_s, table) -> dict:
     # is from a network timed end to end when no part is predicted.
     from mbnas.arch.encoding import decode
 
-    built = [{"error": table.predict(decode(text)) / entry.median_ms - 1}
+    built = [{"error": table.predict(decode(text)) / entry.ms(table.meta.statistic) - 1}
              for text, entry in table.networks.items()]
-    measured = [float(r["measured_ms"]) for r in random_rows]
+    measured = [float(r["predicted_ms"]) / (1 + float(r["error"])) for r in random_rows]
+    retested = [r for r in rows if r.get("retest_error") not in (None, "")]
     return {"runtime": runtime, "method": table.meta.method, "threads": table.meta.threads,
             "runtime_version": table.meta.runtime_version, "cpu": table.meta.cpu,
             "build_seconds": round(build_s), "entries": len(table.entries),
@@ -179,8 +200,10 @@ def summarise(rows, runtime, build_s, table) -> dict:
             "fit_median_error": round(model.median_error, 4),
             "networks_timed": len(table.networks),
             "calibration": [round(v, 4) for v in table.calibration()],
-            "canary": table.meta.canary_ms,
+            "canary": table.meta.canary_ms, "statistic": table.meta.statistic,
             "random": errors(random_rows), "canonical": errors(canon),
+            # The same networks timed twice: the floor no prediction can be checked below.
+            **({"retest": errors(retested, "retest_error")} if retested else {}),
             "random_unheld": errors(random_rows, "raw_error"),
             "build_networks_all_parts_measured": errors(built),
             "all": errors(rows),
@@ -206,8 +229,14 @@ def report(summaries: list[dict]) -> None:
             u = s["random_unheld"]
             held = (f", held at a reference network's speed (unheld: "
                     f"{100 * u['median_abs_error']:.1f}%, {100 * u['within_10pct']:.0f}%)")
+        if s.get("retest"):
+            t = s["retest"]
+            held += (f"; timed twice, the networks were {100 * t['median_abs_error']:.1f}% "
+                     f"apart, {100 * t['within_10pct']:.0f}% within ±10%")
+        stat = "lower quartile" if s.get("statistic") == "q1" else "median"
         print(f"| {s['runtime']} {s['runtime_version']}, {s['threads']} thread(s), "
-              f"blocks {'in context' if s['method'] == 'context' else 'alone'}{held} "
+              f"blocks {'in context' if s['method'] == 'context' else 'alone'}, the {stat} "
+              f"of the rounds{held} "
               f"| {s['build_seconds'] // 60} min {s['build_seconds'] % 60} s "
               f"| {s['entries']} ({s['noisy_entries']} noisy) "
               f"| {100 * r['median_abs_error']:.1f}%, {100 * r['within_10pct']:.0f}% "
@@ -231,7 +260,12 @@ def main() -> int:
     p.add_argument("--canary", action="store_true", help="time a reference network beside "
                    "everything and hold every figure at its speed (mbnas latency build "
                    "--canary); the report gives the unheld error too")
+    p.add_argument("--no-retest", dest="retest", action="store_false",
+                   help="time the tested networks once, not twice (the second timing says "
+                   "how far the measurement is from itself)")
     p.add_argument("--report-only", action="store_true")
+    p.add_argument("--statistic", choices=("q1", "median"), help="with --report-only: "
+                   "predict and measure by this figure, whatever the table records")
     p.add_argument("--one", choices=RUNTIMES, help=argparse.SUPPRESS)
     args = p.parse_args()
     out = Path(args.out)
@@ -248,7 +282,8 @@ def main() -> int:
             cmd = [sys.executable, __file__, "--one", runtime, "--out", str(out),
                    "--threads", str(args.threads), "--build", str(args.build),
                    "--test", str(args.test), "--method", args.method,
-                   *(["--canary"] if args.canary else [])]
+                   *(["--canary"] if args.canary else []),
+                   *([] if args.retest else ["--no-retest"])]
             subprocess.run(cmd, check=True)  # a fresh process per runtime
     summaries = []
     for runtime in runtimes:  # predictions redone from the saved table and timings
@@ -256,12 +291,18 @@ def main() -> int:
             continue
         from mbnas.latency.table import load_table
 
+        table = load_table(out / f"{runtime}.table.json")
+        if args.statistic:
+            table.meta = replace(table.meta, statistic=args.statistic)
         with open(out / f"{runtime}.csv", newline="") as f:
-            rows = predicted(list(csv.DictReader(f)), load_table(out / f"{runtime}.table.json"))
+            rows = predicted(list(csv.DictReader(f)), table)
         build_s = json.loads((out / f"{runtime}.summary.json").read_text())["build_seconds"]
-        summaries.append(summarise(rows, runtime, build_s,
-                                   load_table(out / f"{runtime}.table.json")))
-    (out / "summary.json").write_text(json.dumps(summaries, indent=1) + "\n")
+        summaries.append(summarise(rows, runtime, build_s, table))
+    if args.statistic and summaries:  # a re-report beside the run's own summary
+        (out / f"summary.{args.statistic}.json").write_text(json.dumps(summaries, indent=1)
+                                                           + "\n")
+    elif summaries:
+        (out / "summary.json").write_text(json.dumps(summaries, indent=1) + "\n")
     report(summaries)
     return 0
 

@@ -136,9 +136,11 @@ def _cmd_search(args: argparse.Namespace) -> int:
     print(_summary_table(outcome))
     if outcome.winner_latency:
         w = outcome.winner_latency
+        stat = "lower quartile" if w.get("statistic") == "q1" else "median"
         print(f"winner's latency: {w['predicted_ms']:.2f} ms predicted, {w['measured_ms']:.2f} "
-              f"ms measured end to end here (median of {w['runs']} runs, quartiles "
-              f"{w['q1_ms']:.2f}-{w['q3_ms']:.2f}; {w['measured_on']})")
+              f"ms measured end to end here (the {stat} of its rounds' medians, as the table "
+              f"holds its parts; {w['runs']} runs, quartiles {w['q1_ms']:.2f}-"
+              f"{w['q3_ms']:.2f}; {w['measured_on']})")
     if outcome.confirmation:
         print("\n" + confirmation_table(outcome.confirmation))
     if outcome.near_chance:

@@ -5,11 +5,14 @@ time (tens of thousands per stage of the default space), so a table holds the bl
 sample of networks and predicts the others from them, as nn-Meter predicts unseen kernels
 from measured ones.  The model is the roofline's, one term per way a block spends time on a
 CPU: multiply-adds by kind of convolution (pointwise, depthwise by kernel size, full),
-feature-map elements read and written (memory-bound layers), activation elements by kind
-of activation, squeeze-and-excitation's pooling and rescaling, the shortcut's add, and a
-fixed cost per operator.  Its coefficients are fitted to the table's own entries by
-non-negative least squares on relative error (a 0.1 ms block counts as much as a 3 ms
-one), so they stay physical: no term can buy accuracy on one block by going negative.
+feature-map elements read and written by kind of convolution, apart for the large maps of
+the first stages (input :data:`LARGE_MAP` px or more, where a layer's tensors outgrow the
+cache), activation elements by kind of activation, squeeze-and-excitation's pooling and
+rescaling, the shortcut's add, a fixed cost per operator and one per block of each kind.
+Its coefficients are fitted to the table's own entries by non-negative least squares on
+relative error (a 0.1 ms block counts as much as a 3 ms one), so they stay physical: no
+term can buy accuracy on one block by going negative.  A term no measured block had is
+stood in for by its kin (:func:`kin`), else the block is refused.
 
 Measured entries are always used as measured; the fit only fills gaps.  Torch-free (numpy
 comes with pandas, a core dependency).
@@ -24,11 +27,20 @@ import numpy as np
 
 from mbnas.arch.kinds import Block, kind
 
-# Feature names, in column order (each a sum over the part's operators).
+# The terms every model has (a term no measured part has gets no weight).  A block's
+# ``ops_KIND`` term, one per block kind met, is added to them.
 FEATURES = ("ops", "macs_pointwise", "macs_full", "macs_dw3", "macs_dw5", "macs_dw7",
-            "elements_read_written", "act_relu", "act_hswish", "se_elements", "se_macs",
-            "shortcut_elements", "fc_macs", "pooled_elements")
+            "elements_pointwise", "elements_pointwise_large", "elements_depthwise",
+            "elements_depthwise_large", "elements_full", "elements_full_large", "act_relu",
+            "act_hswish", "se_elements", "se_macs", "shortcut_elements", "fc_macs",
+            "pooled_elements", "ops_classifier")
 _CHEAP_ACTIVATIONS = ("relu", "relu6")
+# A convolution whose input is at least this many pixels a side reads and writes maps
+# that outgrow the cache (56 px: 56 x 56 x 144 floats is 1.8 MB); its elements are a term
+# of their own.  Chosen on the project's first tables by leaving each build network's own
+# blocks out and predicting it (docs/measurements.md#latency): 28 and byte thresholds
+# did no better.
+LARGE_MAP = 56
 
 
 def parse_block_key(key: str) -> Block | None:
@@ -57,10 +69,10 @@ def parse_classifier_key(key: str) -> tuple[int, int, int, int] | None:
         return None
 
 
-def features(key: str) -> np.ndarray | None:
-    """The model's features of the part ``key`` names; None where it is not a block or a
-    classifier this model knows."""
-    row = dict.fromkeys(FEATURES, 0.0)
+def features(key: str) -> dict[str, float] | None:
+    """The model's features of the part ``key`` names (name -> amount, the absent ones
+    0); None where it is not a block or a classifier this model knows."""
+    row: dict[str, float] = dict.fromkeys(FEATURES, 0.0)
     block = parse_block_key(key)
     if block is not None:
         try:
@@ -75,28 +87,34 @@ def features(key: str) -> np.ndarray | None:
                 row["se_macs"] += macs
                 continue
             row["ops"] += 1
-            row["elements_read_written"] += conv.in_channels * conv.in_size ** 2 + out
-            row["act_relu" if cheap else "act_hswish"] += out
             if conv.groups > 1:
+                shape = "depthwise"
                 row[f"macs_dw{min(7, max(3, conv.kernel))}"] += macs
             elif conv.kernel == 1:
+                shape = "pointwise"
                 row["macs_pointwise"] += macs
             else:
+                shape = "full"
                 row["macs_full"] += macs
+            large = "_large" if conv.in_size >= LARGE_MAP else ""
+            row[f"elements_{shape}{large}"] += conv.in_channels * conv.in_size ** 2 + out
+            row["act_relu" if cheap else "act_hswish"] += out
+        row[f"ops_{block.kind}"] = row.get(f"ops_{block.kind}", 0.0) + 1
         if block.se_channels:
             row["ops"] += 4  # pool, two convs, the gate and the rescale
             row["se_elements"] += block.hidden_channels * block.out_size ** 2
         if block.residual:
             row["ops"] += 1
             row["shortcut_elements"] += block.out_channels * block.out_size ** 2
-        return np.array([row[f] for f in FEATURES])
+        return row
     fc = parse_classifier_key(key)
     if fc is not None:
         feats, hidden, classes, size = fc
         row["ops"] += 2 + bool(hidden)
+        row["ops_classifier"] = 1
         row["pooled_elements"] = feats * size ** 2
         row["fc_macs"] = feats * hidden + (hidden or feats) * classes
-        return np.array([row[f] for f in FEATURES])
+        return row
     return None
 
 
@@ -128,9 +146,10 @@ def nnls(a: np.ndarray, b: np.ndarray, *, iterations: int = 500) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Fit:
-    """Coefficients (ms per unit of each feature) fitted to ``parts`` measured entries,
-    with the median and 90th-percentile relative error on them."""
+    """Coefficients (ms per unit of each of ``terms``) fitted to ``parts`` measured
+    entries, with the median and 90th-percentile relative error on them."""
 
+    terms: tuple[str, ...]
     coefficients: np.ndarray
     parts: int
     median_error: float
@@ -138,13 +157,53 @@ class Fit:
 
     def predict(self, key: str) -> float | None:
         """The part's predicted ms, without the per-call cost; None if ``key`` is not a
-        part the model knows."""
+        part the model knows, or needs a term no measured part had and no kin of it did
+        (:func:`kin`)."""
         row = features(key)
-        return None if row is None else float(row @ self.coefficients)
+        if row is None:
+            return None
+        have = dict(zip(self.terms, self.coefficients, strict=True))
+        total = 0.0
+        for name, amount in row.items():
+            if not amount:
+                continue
+            coefficient = have.get(name)
+            if coefficient is None:
+                coefficient = next((have[k] for k in kin(name) if k in have), None)
+            if coefficient is None:
+                if name.startswith("ops_"):  # a kind of block none of was measured:
+                    continue  # its operators are priced by the common "ops" term
+                return None
+            total += amount * coefficient
+        return float(total)
+
+    def lacking(self, key: str) -> list[str]:
+        """The terms ``key`` needs that neither the fit nor a kin of them has."""
+        row = features(key) or {}
+        return sorted(n for n, v in row.items() if v and not n.startswith("ops_")
+                      and n not in self.terms and not any(k in self.terms for k in kin(n)))
 
 
-# Fewer measured parts than this per feature and the fit is not trusted for anything.
+def kin(term: str) -> tuple[str, ...]:
+    """The terms that stand in for ``term`` where no measured part had it, nearest first:
+    a layer's elements at the other map size, a depthwise kernel's neighbours."""
+    if term.startswith("elements_"):
+        return (term.removesuffix("_large") if term.endswith("_large") else f"{term}_large",)
+    if term.startswith("macs_dw"):
+        k = int(term[len("macs_dw"):])
+        return tuple(f"macs_dw{j}" for j in sorted((3, 5, 7), key=lambda j: (abs(j - k), j))
+                     if j != k)
+    return ()
+
+
+# Fewer measured parts than this per term and the fit is not trusted for anything.
 MIN_PARTS_PER_FEATURE = 2
+
+
+def required_parts(measured: Mapping[str, float]) -> int:
+    """How many measured parts a fit to ``measured`` needs: two per term they have."""
+    rows = [r for r in map(features, measured) if r is not None]
+    return MIN_PARTS_PER_FEATURE * len({n for r in rows for n, v in r.items() if v})
 
 
 def fit(measured: Mapping[str, float]) -> Fit | None:
@@ -156,13 +215,13 @@ def fit(measured: Mapping[str, float]) -> Fit | None:
         if row is not None and ms > 0:
             rows.append(row)
             targets.append(ms)
-    if len(rows) < MIN_PARTS_PER_FEATURE * len(FEATURES):
+    terms = tuple(sorted({n for r in rows for n, v in r.items() if v}))
+    if not terms or len(rows) < MIN_PARTS_PER_FEATURE * len(terms):
         return None
-    a, b = np.array(rows), np.array(targets)
+    a = np.array([[r.get(t, 0.0) for t in terms] for r in rows])
+    b = np.array(targets)
     scale = a.max(axis=0)
-    scale[scale == 0] = 1.0  # a feature no measured part has: it gets no weight
     weighted = (a / scale) / b[:, None]  # relative error: each row divided by its target
     x = nnls(weighted, np.ones(len(b))) / scale
     errors = np.abs(a @ x - b) / b
-    return Fit(x, len(b), float(np.median(errors)), float(np.quantile(errors, 0.9)))
-
+    return Fit(terms, x, len(b), float(np.median(errors)), float(np.quantile(errors, 0.9)))

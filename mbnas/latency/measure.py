@@ -32,7 +32,15 @@ from torch import nn
 from mbnas.arch.kinds import kind
 from mbnas.arch.spec import Arch, resolve
 from mbnas.errors import MbnasError
-from mbnas.latency.table import CALL, RUNTIMES, Entry, Meta, block_key, classifier_key
+from mbnas.latency.table import (
+    CALL,
+    RUNTIMES,
+    STATISTICS,
+    Entry,
+    Meta,
+    block_key,
+    classifier_key,
+)
 
 
 def cpu_model() -> str:
@@ -369,7 +377,7 @@ class Timer:
                     cpu=cpu_model(), created=time.strftime("%Y-%m-%d %H:%M:%S"),
                     mbnas=__version__, method=method,
                     canary=encode(self.canary_arch) if self.canary_arch else "",
-                    canary_ms=self.canary_ms or 0.0)
+                    canary_ms=self.canary_ms or 0.0, statistic=STATISTICS[0])
 
     @property
     def canary_ms(self) -> float | None:

@@ -39,6 +39,14 @@ FORMAT = 1
 RUNTIMES = ("onnxruntime", "torch")
 METHODS = ("context", "isolated")
 CALL = "call"  # the per-call entry
+# Which of an entry's figures a table predicts from (its ``meta.statistic``): the median of
+# the rounds' medians, or their lower quartile, the speed the machine has when nothing
+# disturbs it.  On a shared machine whose speed jumps between a fast and a slow state,
+# disturbances only ever slow a round, and the lower quartile of five rounds is their
+# second fastest: on the project's first tables it halved the error of a build network's
+# sum of parts (docs/measurements.md#latency).  On a dedicated device the two differ by a
+# few per cent.  Tables from before the field was recorded predict from the median.
+STATISTICS = ("q1", "median")
 # An entry whose interquartile range is more than this share of its median was measured
 # on a machine too noisy to trust; the build says so, and keeps the entry marked.
 NOISY = 0.10
@@ -76,6 +84,10 @@ class Entry:
     q3_ms: float
     runs: int
 
+    def ms(self, statistic: str) -> float:
+        """The figure ``statistic`` (one of :data:`STATISTICS`) names."""
+        return self.q1_ms if statistic == "q1" else self.median_ms
+
     @property
     def spread(self) -> float:
         """The interquartile range as a share of the median."""
@@ -103,6 +115,7 @@ class Meta:
     # median over the first build: every entry is held at the speed it ran at then.
     canary: str = ""
     canary_ms: float = 0.0
+    statistic: str = "median"  # see STATISTICS; a new build records "q1"
 
 
 class Part(NamedTuple):
@@ -134,7 +147,11 @@ class Table:
         alone, nothing for one timed in context."""
         if self.meta.method == "context" or CALL not in self.entries:
             return 0.0
-        return self.entries[CALL].median_ms
+        return self.ms(CALL)
+
+    def ms(self, key: str) -> float:
+        """The measured part ``key``'s figure, as the table predicts from it."""
+        return self.entries[key].ms(self.meta.statistic)
 
     def model(self):
         """The fit to this table's measured blocks (:func:`mbnas.latency.fit.fit`), or
@@ -142,11 +159,13 @@ class Table:
         if self._fit[0] != len(self.entries):
             from mbnas.latency.fit import fit
 
-            call = self._call_share()
-            self._fit = (len(self.entries), fit({k: e.median_ms - call
-                                                 for k, e in self.entries.items()
-                                                 if k != CALL}))
+            self._fit = (len(self.entries), fit(self._measured()))
         return self._fit[1]
+
+    def _measured(self) -> dict[str, float]:
+        """Each measured part's ms, less the per-call cost: what the fit is fitted to."""
+        call = self._call_share()
+        return {k: self.ms(k) - call for k in self.entries if k != CALL}
 
     def unmeasured(self, arch: Arch) -> list[str]:
         """The keys ``arch`` needs that the table has not measured."""
@@ -182,7 +201,7 @@ class Table:
                 raw = sum(p.ms for p in self._parts(decode(text)))
             except MbnasError:
                 continue
-            pairs.append((raw, entry.median_ms))
+            pairs.append((raw, entry.ms(self.meta.statistic)))
         if len(pairs) < 3:
             return 1.0, 0.0
         raw, measured = np.array(pairs).T
@@ -207,8 +226,7 @@ class Table:
         if missing:
             where = f" {self.path}" if self.path else ""
             why = ("" if not self.fill or CALL in missing else
-                   f" and holds too few measured blocks to predict them (at least "
-                   f"{_min_parts()})")
+                   self._why_unpredicted(missing[0]))
             raise MbnasError(f"latency table{where} has no entry for {len(missing)} part(s) "
                              f"of this network, e.g. {missing[0]}{why}; measure them on the "
                              "device with `mbnas latency build ARCH --out TABLE` (it adds to "
@@ -217,9 +235,20 @@ class Table:
         rows = []
         for layer, key in keys(arch):
             entry = self.entries.get(key)
-            rows.append(Part(layer, key, entry.median_ms - share) if entry is not None else
+            rows.append(Part(layer, key, self.ms(key) - share) if entry is not None else
                         Part(layer, key, self.model().predict(key), measured=False))
-        return [*rows, Part("call", CALL, self.entries[CALL].median_ms)]
+        return [*rows, Part("call", CALL, self.ms(CALL))]
+
+    def _why_unpredicted(self, key: str) -> str:
+        from mbnas.latency.fit import features, required_parts
+
+        if self.model() is None:
+            return (f" and holds too few measured blocks to predict them (at least "
+                    f"{required_parts(self._measured())})")
+        if features(key) is None:
+            return ", a part the fit does not know"
+        return (f", whose {', '.join(self.model().lacking(key))} no measured block has, so "
+                "the fit cannot predict it")
 
     def predict(self, arch: Arch) -> float:
         """Predicted end-to-end latency of ``arch`` in ms."""
@@ -238,8 +267,10 @@ class Table:
         how = "in context" if m.method == "context" else "alone"
         held = (f", held at the speed a reference network ran at"
                 f"{f' ({m.canary_ms:.2f} ms)' if m.canary_ms else ''}" if m.canary else "")
+        stat = "lower quartile" if m.statistic == "q1" else "median"
         return (f"{m.runtime} {m.runtime_version}, {m.threads} thread(s), batch {m.batch}, "
-                f"{m.resolution} px, blocks timed {how}{held}, on {m.cpu}")
+                f"{m.resolution} px, blocks timed {how}{held}, the {stat} of their rounds, "
+                f"on {m.cpu}")
 
     # --- files ----------------------------------------------------------------------
 
@@ -255,12 +286,6 @@ class Table:
         write_json(path, self.to_json())
         self.path = path
         return path
-
-
-def _min_parts() -> int:
-    from mbnas.latency.fit import FEATURES, MIN_PARTS_PER_FEATURE
-
-    return MIN_PARTS_PER_FEATURE * len(FEATURES)
 
 
 def load_table(path: str | Path) -> Table:
@@ -280,6 +305,9 @@ def load_table(path: str | Path) -> Table:
         meta = Meta(**data["meta"])
         if meta.runtime not in RUNTIMES:
             raise ValueError(f"runtime {meta.runtime!r} is not one of {', '.join(RUNTIMES)}")
+        if meta.statistic not in STATISTICS:
+            raise ValueError(f"statistic {meta.statistic!r} is not one of "
+                             f"{', '.join(STATISTICS)}")
         if meta.method not in METHODS:
             raise ValueError(f"method {meta.method!r} is not one of {', '.join(METHODS)}")
         if not isinstance(meta.canary, str) or not isinstance(meta.canary_ms, (int, float)) \
