@@ -112,6 +112,34 @@ def test_an_onnx_runtime_table(tmp_path):
     assert table.meta.runtime == "onnxruntime" and table.predict(SMALL) > 0
 
 
+def _has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+@pytest.mark.skipif(_has_cuda(), reason="this machine has a CUDA device")
+def test_a_cuda_table_without_a_gpu_is_one_line(tmp_path):
+    out = tmp_path / "gpu.json"
+    assert_usage_error(run("latency", "build", "mobilenet_v2", "--runtime", "cuda", "--out",
+                           str(out)), "--runtime cuda", "no CUDA device", "onnxruntime")
+    assert not out.exists()
+
+
+@pytest.mark.skipif(not _has_cuda(), reason="needs a CUDA device")
+def test_a_cuda_table(tmp_path):
+    """On a GPU: each call synchronised, the GPU named, the table priced like the others;
+    in-context timing (CPU clocks) refused."""
+    table = build_table([SMALL], tmp_path / "gpu.json", runtime="cuda", threads=1, batch=1,
+                        resolution=32, log=lambda m: None, **QUICK)
+    loaded = load_table(tmp_path / "gpu.json")
+    assert loaded.meta.runtime == "cuda" and "CUDA" in loaded.meta.runtime_version
+    assert "host" in loaded.meta.cpu and table.predict(SMALL) > 0
+    with pytest.raises(MbnasError, match="--method isolated"):
+        build_table([SMALL], tmp_path / "ctx.json", runtime="cuda", threads=1, batch=1,
+                    resolution=32, method="context", log=lambda m: None, **QUICK)
+
+
 def test_a_canary_holds_every_figure_at_one_speed():
     """A reference network read around the parts: a round at a third of the machine's
     speed no longer reads as a slower part (the round medians of a part that sleeps 2 ms a

@@ -192,7 +192,7 @@ def add_parser(sub) -> None:
                    help="price predicted latency from this table (`mbnas latency build`): "
                         "a budget in ms (--budget 15ms), --pareto-metric latency, and a "
                         "latency column beside MACs")
-    p.add_argument("--latency-runtime", choices=("onnxruntime", "torch"),
+    p.add_argument("--latency-runtime", choices=("onnxruntime", "torch", "cuda"),
                    default="onnxruntime",
                    help="the runtime the table must have been measured with (default "
                         "onnxruntime)")

@@ -17,7 +17,7 @@ def main(argv: list[str]) -> int:
 
     if len(argv) != 4 or not (argv[2].isdigit() and argv[3].isdigit()):
         print("usage: python -m mbnas.latency ARCH RUNTIME THREADS BATCH (an encoded "
-              "architecture, onnxruntime or torch, and two positive integers)",
+              "architecture, onnxruntime, torch or cuda, and two positive integers)",
               file=sys.stderr)
         return 2
     text, runtime, threads, batch = argv

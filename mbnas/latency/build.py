@@ -69,6 +69,10 @@ def build_table(archs: Iterable[Arch], out: str | Path, *, runtime: str, threads
     if method not in METHODS:
         raise MbnasError(f"--method: {method!r} is not allowed; choose one of "
                          f"{', '.join(METHODS)}")
+    if runtime == "cuda" and method == "context":
+        raise MbnasError("--method context splits a run by clocks read on the CPU, which on "
+                         "CUDA would time kernel launches, not kernels; build a cuda table "
+                         "with --method isolated")
     rounds = rounds or ROUNDS
     out = Path(out)
     reference = parse_arch(CANARY, resolution=resolution) if canary else None

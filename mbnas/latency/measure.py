@@ -58,7 +58,24 @@ def cpu_model() -> str:
 def runtime_version(runtime: str) -> str:
     if runtime == "torch":
         return torch.__version__
+    if runtime == "cuda":
+        return f"{torch.__version__} (CUDA {torch.version.cuda})"
     return _ort().__version__
+
+
+def _cuda() -> None:
+    """Refuse ``--runtime cuda`` in one line where no CUDA device is visible."""
+    if not torch.cuda.is_available():
+        raise MbnasError("--runtime cuda: this machine has no CUDA device PyTorch can use "
+                         "(torch.cuda.is_available() is False); build the table on the GPU "
+                         "you deploy on, or choose --runtime onnxruntime or torch")
+
+
+def device_model(runtime: str) -> str:
+    """What a table is measured on: the GPU's name for ``cuda``, else the CPU model."""
+    if runtime == "cuda":
+        return f"{torch.cuda.get_device_name()} (host {cpu_model()})"
+    return cpu_model()
 
 
 def _ort():
@@ -361,7 +378,9 @@ class Timer:
         self.warmup, self.repeats, self.min_seconds = warmup, repeats, min_seconds
         self.canary_arch, self.canary_reference = canary, canary_ms
         self._canary: Canary | None = None
-        if runtime == "torch":
+        if runtime in ("torch", "cuda"):
+            if runtime == "cuda":
+                _cuda()
             torch.set_num_threads(threads)
             if steady:
                 steady_allocator()
@@ -374,7 +393,8 @@ class Timer:
 
         return Meta(runtime=self.runtime, runtime_version=runtime_version(self.runtime),
                     threads=self.threads, batch=batch, resolution=resolution,
-                    cpu=cpu_model(), created=time.strftime("%Y-%m-%d %H:%M:%S"),
+                    cpu=device_model(self.runtime),
+                    created=time.strftime("%Y-%m-%d %H:%M:%S"),
                     mbnas=__version__, method=method,
                     canary=encode(self.canary_arch) if self.canary_arch else "",
                     canary_ms=self.canary_ms or 0.0, statistic=STATISTICS[0])
@@ -401,6 +421,14 @@ class Timer:
         (exported and loaded once)."""
         module = module.eval()
         x = torch.randn(*shape)
+        if self.runtime == "cuda":  # as the proxy trainings run there: NCHW, fp32
+            module, x = module.to("cuda"), x.to("cuda")
+
+            def call():
+                with torch.inference_mode():
+                    module(x)
+                torch.cuda.synchronize()  # the kernels are launched, not yet run, without it
+            return call
         if self.runtime == "torch":
             if x.dim() == 4:
                 module = module.to(memory_format=torch.channels_last)

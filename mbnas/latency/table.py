@@ -36,7 +36,9 @@ from mbnas.arch.spec import Arch, Network, resolve
 from mbnas.errors import MbnasError
 
 FORMAT = 1
-RUNTIMES = ("onnxruntime", "torch")
+# PyTorch eager on the CPU ("torch") or on a CUDA GPU ("cuda": each call synchronised, so
+# its time is what a caller waits for the result), and ONNX Runtime on the CPU.
+RUNTIMES = ("onnxruntime", "torch", "cuda")
 METHODS = ("context", "isolated")
 CALL = "call"  # the per-call entry
 # Which of an entry's figures a table predicts from (its ``meta.statistic``): the median of
