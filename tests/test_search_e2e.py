@@ -13,6 +13,7 @@ from pathlib import Path
 import optuna
 import pytest
 from cli import assert_usage_error, command, env, run, snapshot
+from procs import exposed, listening, processes_of
 
 from mbnas.arch.cost import macs
 from mbnas.arch.encoding import decode
@@ -278,14 +279,23 @@ def same_trial(before: optuna.trial.FrozenTrial, after: optuna.trial.FrozenTrial
 
 
 def test_killed_search_resumes_without_losing_or_repeating_trials(tmp_path):
+    """Killed with kill -9 mid-training, a search resumes: nothing finished is lost or
+    repeated, the cut-off trial is trained again.  While it runs, its local Ray and its
+    driver listen on loopback only."""
     args = search_args(tmp_path, "killed", 5, "--references", "mobilenet_v2",
                        "--inject-faults", "3:slow,4:slow,5:slow", "--no-early-stopping",
                        "--keep-weights", "all")
     proc = subprocess.Popen(command(*args), env=env(), start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     run_dir = tmp_path / "killed"
+    sockets: set[tuple[str, int, str]] = set()
+
+    def trained_two() -> bool:  # sampling the search's sockets meanwhile
+        sockets.update(listening(processes_of(proc.pid)))
+        return _complete_search_trials(run_dir) >= 2
+
     try:
-        _wait_for(lambda: _complete_search_trials(run_dir) >= 2, 300, proc)
+        _wait_for(trained_two, 300, proc)
         # A second search on the same run refuses while the first holds the lock.
         second = run(*args, timeout=120)
         assert_usage_error(second, "in use by another mbnas search")
@@ -301,11 +311,18 @@ def test_killed_search_resumes_without_losing_or_repeating_trials(tmp_path):
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+    names = {name for _, _, name in sockets}
+    # The check saw Ray at work: its control plane, a worker and the driver's own server.
+    assert {"gcs_server", "raylet"} <= names, sockets
+    assert any(name.startswith("ray::") for name in names), sockets
+    assert any(name.startswith("python") for name in names), sockets
+    assert not exposed(sockets), f"listening beyond loopback: {exposed(sockets)}"
     live = mid_training(before)
     assert live, "the kill hit no running trial"
     result = run(*search_args(tmp_path, "killed", 5, "--no-early-stopping",
                               "--keep-weights", "all"))
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "listen on 127.0.0.1 only" in result.stderr
     assert f"trials #{live[0].number}" in result.stderr and "cut off" in result.stderr
     after = check_run_is_consistent(run_dir, 5, references=("mobilenet_v2",))
     trials = {t.number: t for t in study_trials(run_dir)}
@@ -408,12 +425,11 @@ def test_a_search_where_every_trial_fails_ends_with_an_error(tmp_path):
     assert snapshot(tmp_path) == before
 
 
-# TPE (the default) and NSGA-II (the multi-objective sampler); random sampling shares the
-# study's path with them, and the study tests run it under both objectives.
-@pytest.mark.parametrize("sampler", ["tpe", "nsga2"])
-def test_pareto_objective_reports_the_front(tmp_path, sampler):
+# NSGA-II, the multi-objective sampler, through Ray; every sampler drives a Pareto study
+# in tests/test_study_repeats.py, which shares this path.
+def test_pareto_objective_reports_the_front(tmp_path):
     result = run(*search_args(tmp_path, "pareto", 3, "--references", "none",
-                              "--objective", "pareto", "--sampler", sampler,
+                              "--objective", "pareto", "--sampler", "nsga2",
                               "--no-early-stopping"))
     assert result.returncode == 0, result.stderr[-3000:]
     study = optuna.load_study(study_name="search",

@@ -1,18 +1,10 @@
-"""The Ray side of a search (:mod:`mbnas.search.tune`), seen from the operating system."""
+"""The processes of a running search and the sockets they listen on, read from /proc."""
 
 from __future__ import annotations
 
 import ipaddress
 import os
-import subprocess
-import time
 from pathlib import Path
-
-import pytest
-from cli import command, env
-from test_search_e2e import search_args
-
-pytestmark = pytest.mark.slow
 
 
 def _address(hex_address: str) -> ipaddress._BaseAddress:
@@ -27,7 +19,7 @@ def _is_loopback(address: ipaddress._BaseAddress) -> bool:
     return (mapped or address).is_loopback
 
 
-def _processes_of(root: int) -> dict[int, str]:
+def processes_of(root: int) -> dict[int, str]:
     """``root``, its descendants and its session's processes: pid -> name."""
     stats = {}
     for entry in Path("/proc").iterdir():
@@ -48,7 +40,7 @@ def _processes_of(root: int) -> dict[int, str]:
     return {pid: stats[pid][0] for pid in ours if pid in stats}
 
 
-def _listening(processes: dict[int, str]) -> set[tuple[str, int, str]]:
+def listening(processes: dict[int, str]) -> set[tuple[str, int, str]]:
     """(address, port, process name) of every listening TCP and bound UDP socket that
     ``processes`` hold, from the kernel's socket tables."""
     owner = {}
@@ -76,26 +68,6 @@ def _listening(processes: dict[int, str]) -> set[tuple[str, int, str]]:
     return found
 
 
-def test_a_local_search_listens_on_loopback_only(tmp_path):
-    args = search_args(tmp_path, "loopback", 2, "--references", "none",
-                       "--inject-faults", "1:slow,2:slow")
-    proc = subprocess.Popen(command(*args), env=env(), start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    sockets: set[tuple[str, int, str]] = set()
-    try:
-        while proc.poll() is None:  # sample for the search's whole life
-            sockets |= _listening(_processes_of(proc.pid))
-            time.sleep(0.3)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, 9)
-    assert proc.returncode == 0, err[-3000:]
-    assert "listen on 127.0.0.1 only" in err
-    names = {name for _, _, name in sockets}
-    # The check saw Ray at work: its control plane, a worker and the driver's own server.
-    assert {"gcs_server", "raylet"} <= names, sockets
-    assert any(name.startswith("ray::") for name in names), sockets
-    assert any(name.startswith("python") for name in names), sockets
-    exposed = sorted(s for s in sockets if not _is_loopback(ipaddress.ip_address(s[0])))
-    assert not exposed, f"listening beyond loopback: {exposed}"
+def exposed(sockets: set[tuple[str, int, str]]) -> list[tuple[str, int, str]]:
+    """The sockets of ``sockets`` that listen beyond loopback."""
+    return sorted(s for s in sockets if not _is_loopback(ipaddress.ip_address(s[0])))
