@@ -87,7 +87,7 @@ def check_confirmed(run_dir, stdout: str) -> None:
 def test_a_killed_confirmation_resumes_and_confirms_the_winner_beside_the_rivals(tmp_path):
     """Killed mid-way, the confirmation resumes without repeating a training, then
     reports the winner at several seeds beside every rival; a rerun trains nothing."""
-    args = search_args(tmp_path, "k", 2, *CONFIRM, "--confirm-epochs", "2", confirm=True)
+    args = search_args(tmp_path, "k", 2, *CONFIRM, confirm=True)
     proc = subprocess.Popen(command(*args), env=env(), start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     run_dir = tmp_path / "k"
