@@ -299,7 +299,8 @@ def test_a_latency_budgeted_search_end_to_end(tmp_path):
 
     path = tmp_path / "tiny.json"
     built = run("latency", "build", "--space", TINY, "--sample", "20", "--runtime", "torch",
-                "--warmup", "1", "--repeats", "3", "--num-classes", "10", "--out", str(path))
+                "--warmup", "1", "--repeats", "3", "--rounds", "2", "--num-classes", "10",
+                "--out", str(path))
     assert built.returncode == 0, built.stderr[-2000:]
     assert "entries (torch" in built.stdout and "left" in built.stderr  # progress shown
     table = load_table(path)
