@@ -171,9 +171,10 @@ def test_search_runs_resumes_and_shows(tmp_path):
         assert a["weights"] == r["weights"] or (r["weights"], a["weights"]) == (
             "kept", "not kept (--keep-weights best:1)")
 
-    # Everything finished: a third run trains nothing.
+    # Everything finished: a third run trains nothing, and starts no Ray to do it.
     result = run(*search_args(tmp_path, "e2e", 6, *keep))
     assert result.returncode == 0 and "already done" in result.stderr
+    assert "Ray" not in result.stderr
     assert read_csv(run_dir / "trials.csv") == after
 
     export_dir = tmp_path / "exported"

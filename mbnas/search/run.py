@@ -369,29 +369,9 @@ def _slots(common: dict) -> str:
 
 
 def _run_phases(settings: SearchSettings, study, run_dir: Path, log) -> str:
-    """References, search, confirmation; returns why the run is noise ("" if it is not)."""
-    from mbnas.search import tune as mtune
-
-    mtune.start_ray(settings.address, log=log)
-    resources = mtune.cluster_resources()
-    cpus, gpus = trial_resources(settings, resources)
-    # Where each trial trains follows from its resources; --device and --threads are
-    # honoured or refused there, never silently replaced.
-    train = dataclasses.replace(settings.protocol.train,
-                                threads=settings.protocol.train.threads or max(1, int(cpus)),
-                                device="cuda" if gpus > 0 else "cpu")
-    protocol = dataclasses.replace(settings.protocol, train=train).to_dict()
-    common = {"storage": run_dir / "ray", "concurrency": settings.concurrency, "cpus": cpus,
-              "gpus": gpus, "epochs": train.epochs}
-    # Phases 1 and 3 train fixed lists whose trainings wait on nothing: on a CPU machine
-    # left to the defaults they train one network per core at a time, which trains more
-    # networks per minute than all cores on one (bench/threads.py: 1.21x on 2 cores).
-    fixed_train, fixed = train, common
-    per_core = one_per_core(settings, resources, gpus)
-    if per_core:
-        fixed_train = dataclasses.replace(train, threads=1)
-        fixed = {**common, "concurrency": per_core, "cpus": 1.0}
-    fixed_protocol = dataclasses.replace(settings.protocol, train=fixed_train).to_dict()
+    """References, search, confirmation; returns why the run is noise ("" if it is not).
+    Ray is started at the first training: a rerun of a finished run starts none."""
+    slots = _Slots(settings, run_dir, log)
     session = time.strftime("%Y%m%d-%H%M%S")
     weights = (run_dir / "weights").resolve()
 
@@ -409,25 +389,28 @@ def _run_phases(settings: SearchSettings, study, run_dir: Path, log) -> str:
             + (" (" + ", ".join(f"{format_count(m)} MACs" for m in over.values()) + ")"
                if macs_only else "") + "; --references names any to train")
     if len(refs):
-        slots, ref_protocol = fixed, fixed_protocol
-        if per_core and len(refs) < per_core:  # fewer than the cores: share them out
-            threads = per_core // len(refs)
-            slots = {**common, "concurrency": len(refs), "cpus": float(threads)}
+        mtune = slots.tune()
+        ref_slots, ref_protocol = slots.fixed, slots.fixed_protocol
+        if slots.per_core and len(refs) < slots.per_core:  # fewer than the cores: share
+            threads = slots.per_core // len(refs)
+            ref_slots = {**slots.common, "concurrency": len(refs), "cpus": float(threads)}
             ref_protocol = dataclasses.replace(
-                settings.protocol, train=dataclasses.replace(train, threads=threads)).to_dict()
+                settings.protocol,
+                train=dataclasses.replace(slots.train, threads=threads)).to_dict()
         log(f"phase 1: training {len(refs)} reference(s) under the same protocol "
-            f"({_slots(slots)})")
+            f"({_slots(ref_slots)})")
         searcher = mtune.StudySearcher(refs, count=len(refs), protocol=ref_protocol,
                                        weights_dir=weights)
         searcher.after_tell = save_csv
         mtune.run_trials(searcher, name=f"references-{session}", early_stopping=False,
-                         label="references", **slots)
+                         label="references", **ref_slots)
     remaining = settings.trials - study.counted()
     if remaining > 0:
+        mtune = slots.tune()
         # Left to mbnas, a CPU search also trains one trial per core (1.21x the networks
         # per minute on 2 cores); TPE's constant liar covers the trials still running.
-        search_slots, search_protocol = (fixed, fixed_protocol) if per_core else (common,
-                                                                                   protocol)
+        search_slots, search_protocol = ((slots.fixed, slots.fixed_protocol) if slots.per_core
+                                         else (slots.common, slots.protocol))
         log(f"phase 2: {remaining} search trial(s) of {settings.trials} "
             f"({_slots(search_slots)})")
         searcher = mtune.StudySearcher(study, count=remaining, protocol=search_protocol,
@@ -451,8 +434,57 @@ def _run_phases(settings: SearchSettings, study, run_dir: Path, log) -> str:
         log(f"warning: {_near_chance(settings, refs, who='the references')}; comparisons "
             "with them say nothing")
     if settings.confirm.enabled:
-        _confirm(settings, study, fixed_train, session, fixed, log)
+        _confirm(settings, study, slots, session, log)
     return ""
+
+
+class _Slots:
+    """Where the trainings run, worked out on first use: Ray started (or joined), the
+    cluster's resources read, and each phase's protocol and slots from them."""
+
+    def __init__(self, settings: SearchSettings, run_dir: Path, log) -> None:
+        self._settings, self._run_dir, self._log = settings, run_dir, log
+        self._ready = False
+
+    def tune(self):
+        from mbnas.search import tune as mtune
+
+        if not self._ready:
+            self._start(mtune)
+        return mtune
+
+    def __getattr__(self, name: str):  # train, protocol, common, fixed*, per_core
+        if name.startswith("_"):
+            raise AttributeError(name)
+        self.tune()
+        return self.__dict__[name]
+
+    def _start(self, mtune) -> None:
+        settings = self._settings
+        mtune.start_ray(settings.address, log=self._log)
+        resources = mtune.cluster_resources()
+        cpus, gpus = trial_resources(settings, resources)
+        # Where each trial trains follows from its resources; --device and --threads are
+        # honoured or refused there, never silently replaced.
+        train = dataclasses.replace(settings.protocol.train,
+                                    threads=settings.protocol.train.threads or max(1, int(cpus)),
+                                    device="cuda" if gpus > 0 else "cpu")
+        self.train = train
+        self.protocol = dataclasses.replace(settings.protocol, train=train).to_dict()
+        self.common = {"storage": self._run_dir / "ray", "concurrency": settings.concurrency,
+                       "cpus": cpus, "gpus": gpus, "epochs": train.epochs}
+        # Phases 1 and 3 train fixed lists whose trainings wait on nothing: on a CPU
+        # machine left to the defaults they train one network per core at a time, which
+        # trains more networks per minute than all cores on one (bench/threads.py: 1.21x
+        # on 2 cores).
+        self.fixed_train, self.fixed = train, self.common
+        self.per_core = one_per_core(settings, resources, gpus)
+        if self.per_core:
+            self.fixed_train = dataclasses.replace(train, threads=1)
+            self.fixed = {**self.common, "concurrency": self.per_core, "cpus": 1.0}
+        self.fixed_protocol = dataclasses.replace(settings.protocol,
+                                                  train=self.fixed_train).to_dict()
+        self._ready = True
 
 
 def reference_archs(settings: SearchSettings, space: SearchSpace
@@ -549,16 +581,19 @@ def _near_chance(settings: SearchSettings, rows: list[TrialRecord], who: str = "
                              "or check the data set)")
 
 
-def _confirm(settings: SearchSettings, study, train, session: str, common: dict, log) -> None:
+def _confirm(settings: SearchSettings, study, slots: _Slots, session: str, log) -> None:
     """Phase 3: the best candidates and the widest MobileNets, retrained at the
     confirmation protocol at several seeds (recorded: a resumed run trains the rest)."""
-    from mbnas.search import tune as mtune
     from mbnas.search.study import Confirmations
 
     confirm = settings.confirm
     todo = []
     # A MobileNet that is also a candidate shares the candidate's key: trained once.
     unique = {e.key: e for e in confirm_entries(settings, study.rows())}.values()
+    done = Confirmations.results(study, complete_only=False)
+    if all((e.key, i) in done for e in unique for i in range(confirm.seeds)):
+        return
+    mtune, train, common = slots.tune(), slots.fixed_train, slots.fixed
     for e in unique:
         for i in range(confirm.seeds):
             p = confirm.protocol(settings.protocol, i)
