@@ -58,7 +58,7 @@ def _cmd_count(args: argparse.Namespace) -> int:
         if latency is not None:
             scale, offset = table.calibration()
             print(f"Latency predicted from {args.latency_table} ({table.describe()}): its "
-                  "blocks' medians, each less the per-call cost, plus one call, calibrated on "
+                  "blocks' figures, each less the per-call cost, plus one call, calibrated on "
                   f"the networks the table timed end to end (x{scale:.3f}, {offset:+.3f} ms).")
             if predicted:
                 model = table.model()
