@@ -141,6 +141,8 @@ class Table:
     fill: bool = True
     _fit: tuple = field(default=(-1, None), init=False, repr=False, compare=False)
     _calibration: tuple = field(default=(-1, None), init=False, repr=False, compare=False)
+    # The smallest sum of parts among the networks the calibration was fitted on.
+    _calibration_floor: float = field(default=0.0, init=False, repr=False, compare=False)
 
     # --- prediction ---------------------------------------------------------------
 
@@ -207,6 +209,7 @@ class Table:
         if len(pairs) < 3:
             return 1.0, 0.0
         raw, measured = np.array(pairs).T
+        self._calibration_floor = float(raw.min())
         a = np.stack([raw / measured, 1 / measured], axis=1)
         scale, offset = np.linalg.lstsq(a, np.ones(len(raw)), rcond=None)[0]
         if scale <= 0:
@@ -218,6 +221,14 @@ class Table:
         (:meth:`calibration`): the call's row carries the offset."""
         scale, offset = self.calibration()
         rows = self._parts(arch)
+        smallest = self._calibration_floor
+        raw = sum(p.ms for p in rows)
+        if offset < 0 and 0 < raw < smallest:
+            # Below the smallest network it was fitted on, a negative offset would
+            # extrapolate towards zero and below: scale in proportion to the line's value
+            # there instead, so every prediction stays positive.
+            factor = (scale * smallest + offset) / smallest
+            return [p._replace(ms=p.ms * factor) for p in rows]
         return [p._replace(ms=p.ms * scale) for p in rows[:-1]] + [
             rows[-1]._replace(ms=rows[-1].ms * scale + offset)]
 
