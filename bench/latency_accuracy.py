@@ -60,6 +60,7 @@ from mbnas.latency.table import RUNTIMES  # noqa: E402
 from mbnas.stats import kendall_tau  # noqa: E402
 
 RESOLUTION, BATCH, CLASSES = 224, 1, 1000
+CPU_RUNTIMES = ("onnxruntime", "torch")  # "both"; cuda only when asked for
 FIELDS = ("set", "name", "arch", "macs", "measured_ms", "q1_ms", "q3_ms", "raw_ms",
           "raw_q1_ms", "retest_ms", "retest_q1_ms", "predicted_ms", "error", "raw_error",
           "retest_error", "parts", "parts_predicted")
@@ -278,7 +279,7 @@ def main() -> int:
         summary = one_runtime(args)
         (out / f"{args.one}.summary.json").write_text(json.dumps(summary, indent=1) + "\n")
         return 0
-    runtimes = RUNTIMES if args.runtime == "both" else (args.runtime,)
+    runtimes = CPU_RUNTIMES if args.runtime == "both" else (args.runtime,)
     out.mkdir(parents=True, exist_ok=True)
     if not args.report_only:
         (out / "COMMAND").write_text("python " + shlex.join(["bench/latency_accuracy.py",

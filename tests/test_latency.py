@@ -18,7 +18,7 @@ from mbnas.costs import metric
 from mbnas.errors import MbnasError
 from mbnas.latency.build import build_table
 from mbnas.latency.metric import parse_ms, use_table
-from mbnas.latency.table import CALL, keys, load_table
+from mbnas.latency.table import CALL, Calibration, keys, load_table
 
 SMALL = parse_arch("mobilenet_v2", width=0.35, resolution=32, num_classes=10)
 V3 = parse_arch("mobilenet_v3_small", width=0.35, resolution=32, num_classes=10)
@@ -41,7 +41,7 @@ def test_a_table_holds_every_block_of_the_network_and_predicts_their_sum(table_p
     rows = table.breakdown(SMALL)
     # Timed in context, a block's entry is its share of the network's runs: the network is
     # the call plus its blocks (uncalibrated: one network timed whole is too few).
-    assert table.meta.method == "context" and table.calibration() == (1.0, 0.0)
+    assert table.meta.method == "context" and table.calibration() == Calibration()
     assert table.predict(SMALL) == pytest.approx(
         sum(table.entries[k].q1_ms for _, k in keys(SMALL) + [("", CALL)]))
     # A new table predicts from the lower quartile of each part's rounds: the speed a
@@ -226,6 +226,110 @@ def test_the_fit_predicts_blocks_it_never_saw_from_those_it_holds():
     plain = {k: truth[k] for k in held if ":se0:" in k}
     with_se = next(k for k in unseen if ":se0:" not in k)
     assert fit(plain).predict(with_se) is None and "se_elements" in fit(plain).lacking(with_se)
+
+
+def test_channels_off_the_runtimes_blocking_are_a_term_of_their_own():
+    """A pointwise or depthwise convolution whose input channels are not a multiple of 4
+    (MobileNetV1's truncated widths) is priced by terms of its own, which ONNX Runtime
+    needs (1.7x per multiply-add here); a table that measured none prices it as
+    aligned rather than refusing it."""
+    from mbnas.latency.fit import features, fit
+
+    odd, even = "ds:45-45-91:k3:s1:relu:nores:se0:56", "ds:44-44-92:k3:s1:relu:nores:se0:56"
+    assert features(odd)["macs_unaligned"] > 0 and features(odd)["elements_unaligned"] > 0
+    assert features(even)["macs_unaligned"] == features(even)["elements_unaligned"] == 0
+    stem = "conv:3-16-16:k3:s2:hswish:nores:se0:224"  # 3 input channels: a full conv
+    assert features(stem)["macs_unaligned"] == 0
+    aligned = {f"ds:{c}-{c}-{2 * c}:k3:s1:relu:nores:se0:{size}": 1e-8 * c * c * size * size
+               for c in (16, 24, 32, 48, 64, 96) for size in (14, 28, 56)}
+    model = fit(aligned)
+    assert model.predict(odd) == pytest.approx(model.predict(even), rel=0.1)
+    unaligned = {**aligned, **{f"ds:{c}-{c}-{2 * c}:k3:s1:relu:nores:se0:{size}":
+                               1.7e-8 * c * c * size * size
+                               for c in (23, 45, 91) for size in (14, 56)}}
+    assert fit(unaligned).predict(odd) > 1.4 * fit(unaligned).predict(even)
+
+
+def _synthetic_table(archs):
+    """A table holding every part of ``archs``, each at 10-12 us, and no network yet
+    (timed in context, so that no part's entry holds a call to take off)."""
+    import random
+
+    from mbnas.latency.table import Entry, Meta, Table
+
+    rng = random.Random(0)
+    entries = {}
+    for arch in archs:
+        for _, key in keys(arch):
+            ms = rng.uniform(0.010, 0.012)
+            entries.setdefault(key, Entry(ms, ms, ms, 20))
+    entries[CALL] = Entry(0.002, 0.002, 0.002, 20)
+    meta = Meta(runtime="torch", runtime_version="test", threads=1, batch=1,
+                resolution=32, cpu="test", method="context", statistic="q1")
+    return Table(meta, entries, fill=False)
+
+
+def _raw(table, arch):
+    """``arch``'s sum of parts, with its edges (input elements, weights)."""
+    from mbnas.latency.fit import edges
+
+    parts = [k for _, k in keys(arch)] + [CALL]
+    return (sum(table.entries[k].q1_ms for k in parts),
+            sum(edges(k)[0] for k in parts), sum(edges(k)[1] for k in parts))
+
+
+def test_below_the_networks_it_was_calibrated_on_a_prediction_stays_in_proportion():
+    """Calibrated on networks whose end-to-end time is 1.5x their sum of parts less a
+    fixed 0.3x of the smallest sum (a negative offset), a table predicts those networks
+    on the line, and a smaller network in proportion to the line's value at the smallest
+    one (1.2x its sum), not by extrapolating the offset towards zero and below."""
+    from mbnas.latency.table import Entry
+
+    calibrated = [parse_arch("mobilenet_v2", width=w, resolution=32, num_classes=10)
+                  for w in (0.5, 0.75, 1.0, 1.4)]
+    table = _synthetic_table([*calibrated, V3])
+    floor = min(_raw(table, a)[0] for a in calibrated)
+    for arch in calibrated:
+        ms = 1.5 * _raw(table, arch)[0] - 0.3 * floor
+        table.networks[encode(arch)] = Entry(ms, ms, ms, 20)
+    c = table.calibration()  # 4 networks: a scale and an offset only
+    assert (c.scale, c.offset) == pytest.approx((1.5, -0.3 * floor))
+    assert c.per_element == c.per_weight == 0
+    for arch in calibrated:
+        assert table.predict(arch) == pytest.approx(1.5 * _raw(table, arch)[0] - 0.3 * floor)
+    raw = _raw(table, V3)[0]
+    assert raw < floor  # the case under test: below every calibrated network
+    assert table.predict(V3) == pytest.approx(1.2 * raw)
+    assert sum(p.ms for p in table.breakdown(V3)) == pytest.approx(table.predict(V3))
+
+
+def test_with_enough_networks_the_calibration_weighs_each_parts_edges():
+    """Networks timed end to end at 0.9x their sum of parts, less 2 ms per million input
+    elements of their parts (the layout conversions a part timed alone pays), plus 5 ms
+    per million weights (cold in a whole network), plus 0.05 ms a call: the calibration
+    finds each term, and predicts a network it was not fitted on by the same law, part
+    by part."""
+    from mbnas.latency.table import CALIBRATION_NETWORKS, Entry
+
+    law = (0.9, -2e-6, 5e-6, 0.05)  # scale, per element, per weight, offset
+
+    def timed(arch):
+        raw, elements, weights = _raw(table, arch)
+        return law[0] * raw + law[1] * elements + law[2] * weights + law[3]
+
+    fitted = [parse_arch(name, width=w, resolution=32, num_classes=10)
+              for name in ("mobilenet_v2", "mobilenet_v3_large", "mobilenet_v1")
+              for w in (0.5, 0.75, 1.0)]
+    unseen = parse_arch("mobilenet_v2", width=1.3, resolution=32, num_classes=10)
+    table = _synthetic_table([*fitted, unseen])
+    assert len(fitted) >= CALIBRATION_NETWORKS
+    for arch in fitted:
+        table.networks[encode(arch)] = Entry(*[timed(arch)] * 3, 20)
+    c = table.calibration()
+    assert (c.scale, c.per_element, c.per_weight, c.offset) == pytest.approx(law, rel=1e-6)
+    assert table.predict(unseen) == pytest.approx(timed(unseen), rel=1e-6)
+    assert sum(p.ms for p in table.breakdown(unseen)) == pytest.approx(timed(unseen))
+    assert "ms per million weights" in c.describe()
 
 
 def test_a_network_the_table_lacks_is_one_line(table_path):

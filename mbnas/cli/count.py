@@ -56,10 +56,9 @@ def _cmd_count(args: argparse.Namespace) -> int:
     else:
         print(stage_table(arch, layer_costs(arch), latency))
         if latency is not None:
-            scale, offset = table.calibration()
             print(f"Latency predicted from {args.latency_table} ({table.describe()}): its "
                   "blocks' figures, each less the per-call cost, plus one call, calibrated on "
-                  f"the networks the table timed end to end (x{scale:.3f}, {offset:+.3f} ms).")
+                  f"the networks the table timed end to end ({table.calibration().describe()}).")
             if predicted:
                 model = table.model()
                 print(f"{predicted} of {len(breakdown) - 1} parts are not in the table and "

@@ -33,7 +33,7 @@ FEATURES = ("ops", "macs_pointwise", "macs_full", "macs_dw3", "macs_dw5", "macs_
             "elements_pointwise", "elements_pointwise_large", "elements_depthwise",
             "elements_depthwise_large", "elements_full", "elements_full_large", "act_relu",
             "act_hswish", "se_elements", "se_macs", "shortcut_elements", "fc_macs",
-            "pooled_elements", "ops_classifier")
+            "pooled_elements", "ops_classifier", "macs_unaligned", "elements_unaligned")
 _CHEAP_ACTIVATIONS = ("relu", "relu6")
 # A convolution whose input is at least this many pixels a side reads and writes maps
 # that outgrow the cache (56 px: 56 x 56 x 144 floats is 1.8 MB); its elements are a term
@@ -41,6 +41,17 @@ _CHEAP_ACTIVATIONS = ("relu", "relu6")
 # blocks out and predicting it (docs/measurements.md#latency): 28 and byte thresholds
 # did no better.
 LARGE_MAP = 56
+# A pointwise or depthwise convolution whose input channels are not a multiple of this
+# runs outside ONNX Runtime's blocked (NCHWc) kernels: 1.7-1.8x the time per multiply-add
+# of its aligned neighbours, on maps of 14 and 56 px alike (bench/latency_alignment.py;
+# eager PyTorch: 1.0-1.1x).  MobileNetV1 truncates its scaled channels, so most of its
+# widths have them (x0.718: 45, 91, 183, 367, 735 channels).  Its multiply-adds and
+# elements are terms of their own, over and above the aligned terms; a table that
+# measured no such convolution prices one as aligned (see OPTIONAL).
+ALIGNMENT = 4
+# Terms a model may lack without refusing a part that has them: a block kind none of
+# which was measured (its operators are priced by "ops"), and the unaligned extra.
+OPTIONAL = ("ops_", "macs_unaligned", "elements_unaligned")
 
 
 def parse_block_key(key: str) -> Block | None:
@@ -97,7 +108,11 @@ def features(key: str) -> dict[str, float] | None:
                 shape = "full"
                 row["macs_full"] += macs
             large = "_large" if conv.in_size >= LARGE_MAP else ""
-            row[f"elements_{shape}{large}"] += conv.in_channels * conv.in_size ** 2 + out
+            elements = conv.in_channels * conv.in_size ** 2 + out
+            row[f"elements_{shape}{large}"] += elements
+            if shape != "full" and conv.in_channels % ALIGNMENT:
+                row["macs_unaligned"] += macs
+                row["elements_unaligned"] += elements
             row["act_relu" if cheap else "act_hswish"] += out
         row[f"ops_{block.kind}"] = row.get(f"ops_{block.kind}", 0.0) + 1
         if block.se_channels:
@@ -116,6 +131,26 @@ def features(key: str) -> dict[str, float] | None:
         row["fc_macs"] = feats * hidden + (hidden or feats) * classes
         return row
     return None
+
+
+def edges(key: str) -> tuple[float, float]:
+    """``(input elements, weights)`` of the part ``key`` names: what it carries across its
+    edges that a part timed alone pays otherwise than inside a whole network (its input
+    converted to the runtime's layout and back; its weights, hot in cache when one part
+    runs over and over, cold when a network runs).  :meth:`Table.calibration` weighs them;
+    ``(0, 0)`` for the call and for a key this model does not know."""
+    block = parse_block_key(key)
+    if block is not None:
+        try:
+            weights = sum(c.weights for c in kind(block.kind).convs(block))
+        except Exception:  # noqa: BLE001 - a kind this install does not have
+            return 0.0, 0.0
+        return float(block.in_channels * block.in_size ** 2), float(weights)
+    fc = parse_classifier_key(key)
+    if fc is not None:
+        feats, hidden, classes, size = fc
+        return float(feats * size ** 2), float(feats * hidden + (hidden or feats) * classes)
+    return 0.0, 0.0
 
 
 def nnls(a: np.ndarray, b: np.ndarray, *, iterations: int = 500) -> np.ndarray:
@@ -171,8 +206,8 @@ class Fit:
             if coefficient is None:
                 coefficient = next((have[k] for k in kin(name) if k in have), None)
             if coefficient is None:
-                if name.startswith("ops_"):  # a kind of block none of was measured:
-                    continue  # its operators are priced by the common "ops" term
+                if name.startswith(OPTIONAL):  # e.g. a kind of block none of was
+                    continue  # measured: its operators are priced by the "ops" term
                 return None
             total += amount * coefficient
         return float(total)
@@ -180,7 +215,7 @@ class Fit:
     def lacking(self, key: str) -> list[str]:
         """The terms ``key`` needs that neither the fit nor a kin of them has."""
         row = features(key) or {}
-        return sorted(n for n, v in row.items() if v and not n.startswith("ops_")
+        return sorted(n for n, v in row.items() if v and not n.startswith(OPTIONAL)
                       and n not in self.terms and not any(k in self.terms for k in kin(n)))
 
 

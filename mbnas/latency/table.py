@@ -130,6 +130,101 @@ class Part(NamedTuple):
     measured: bool = True
 
 
+# With at least this many networks timed end to end (two per term), a table's calibration
+# weighs its parts' edges too; with fewer, only a scale and an offset.
+CALIBRATION_NETWORKS = 8
+
+
+class Calibration(NamedTuple):
+    """A network's end-to-end latency from its parts: ``scale`` times each part's ms,
+    plus ``per_element`` ms per element of each part's input and ``per_weight`` ms per
+    weight of it (:func:`mbnas.latency.fit.edges`), plus ``offset`` ms per call.  The
+    edge terms were chosen by predicting each build network with the others' calibration
+    (docs/measurements.md#latency)."""
+
+    scale: float = 1.0
+    offset: float = 0.0
+    per_element: float = 0.0
+    per_weight: float = 0.0
+
+    def apply(self, ms: float, elements: float, weights: float) -> float:
+        """A part's calibrated ms, before the offset."""
+        return self.scale * ms + self.per_element * elements + self.per_weight * weights
+
+    def describe(self) -> str:
+        text = f"x{self.scale:.3f}, {self.offset:+.3f} ms per call"
+        if self.per_element or self.per_weight:
+            text += (f", {1e6 * self.per_element:+.3f} ms per million input elements and "
+                     f"{1e6 * self.per_weight:+.3f} ms per million weights of each part")
+        return text
+
+
+def _edges_of(part: Part) -> tuple[float, float]:
+    from mbnas.latency.fit import edges
+
+    return edges(part.key)
+
+
+def _edges(parts: list[Part]) -> tuple[float, float]:
+    """The input elements and the weights of ``parts``, summed."""
+    pairs = [_edges_of(p) for p in parts]
+    return sum(e for e, _ in pairs), sum(w for _, w in pairs)
+
+
+class _Candidate(NamedTuple):
+    columns: tuple[int, ...]
+    calibration: Calibration
+
+
+# The calibrations a table chooses between, as columns of its networks' rows (sum of
+# parts, input elements, weights, 1; then the measured ms): without the edges, and with
+# them (on a tie, the first).
+_CALIBRATIONS = ((0, 3), (0, 1, 2, 3))
+
+
+def _solve(a, columns: tuple[int, ...]):
+    """Least squares on relative error: the coefficients of ``columns`` of ``a``'s rows
+    that best give their last column."""
+    import numpy as np
+
+    x, measured = a[:, columns], a[:, -1]
+    scale = np.abs(x).max(axis=0)  # a well-conditioned problem
+    return np.linalg.lstsq(x / scale / measured[:, None], np.ones(len(a)),
+                           rcond=None)[0] / scale
+
+
+def _fit_each(a) -> list[_Candidate | None]:
+    """Each calibration of :data:`_CALIBRATIONS` the rows ``a`` are enough for, fitted
+    (None where it came out unphysical: a scale of zero or less, or a prediction of zero
+    or less for the smallest network)."""
+    import numpy as np
+
+    out = []
+    for columns in _CALIBRATIONS:
+        if len(columns) > 2 and len(a) < CALIBRATION_NETWORKS:
+            continue
+        terms = dict(zip(columns, _solve(a, columns), strict=True))
+        c = Calibration(float(terms[0]), float(terms[3]), float(terms.get(1, 0.0)),
+                        float(terms.get(2, 0.0)))
+        smallest = a[np.argmin(a[:, 0])]
+        ok = c.scale > 0 and c.apply(*smallest[:3]) + c.offset > 0
+        out.append(_Candidate(columns, c) if ok else None)
+    return out
+
+
+def _left_out_error(a, columns: tuple[int, ...]) -> float:
+    """The median relative error of each row of ``a`` predicted by the calibration
+    ``columns`` fitted to the other rows."""
+    import numpy as np
+
+    errors = []
+    for i in range(len(a)):
+        rest = np.delete(a, i, axis=0)
+        x = _solve(rest, columns)
+        errors.append(abs(a[i, list(columns)] @ x / a[i, -1] - 1))
+    return float(np.median(errors))
+
+
 @dataclass
 class Table:
     meta: Meta
@@ -141,8 +236,10 @@ class Table:
     fill: bool = True
     _fit: tuple = field(default=(-1, None), init=False, repr=False, compare=False)
     _calibration: tuple = field(default=(-1, None), init=False, repr=False, compare=False)
-    # The smallest sum of parts among the networks the calibration was fitted on.
-    _calibration_floor: float = field(default=0.0, init=False, repr=False, compare=False)
+    # The smallest sum of parts among the networks the calibration was fitted on, and the
+    # calibration's ratio of prediction to sum of parts there.
+    _calibration_floor: tuple = field(default=(0.0, 1.0), init=False, repr=False,
+                                      compare=False)
 
     # --- prediction ---------------------------------------------------------------
 
@@ -183,54 +280,70 @@ class Table:
         return [k for k in self.unmeasured(arch)
                 if k == CALL or model is None or model.predict(k) is None]
 
-    def calibration(self) -> tuple[float, float]:
-        """``(scale, offset)``: a network's end-to-end latency is ``scale`` times the sum
-        of its parts plus ``offset`` ms, fitted (least squares on relative error) to the
-        networks the table timed end to end.  A part timed alone runs with its weights and
-        input hot in cache, which a whole network does not give it, and pays a call of its
-        own; the sum misses both (nn-Meter).  ``(1, 0)`` with fewer than 3 networks."""
+    def calibration(self) -> Calibration:
+        """How a network's end-to-end latency follows from its parts (see
+        :class:`Calibration`), fitted by least squares on relative error to the networks the
+        table timed end to end.  A part timed alone runs with its weights and input hot in
+        cache, which a whole network does not give it, converts its input and output to
+        the runtime's layout, which a network does once, and pays a call of its own; the
+        sum of parts misses all three (nn-Meter).  The table fits both a scale and an
+        offset alone and those with the edge terms, and keeps the one that predicts each
+        of its networks better when fitted to the others (the median error); with fewer
+        than :data:`CALIBRATION_NETWORKS` networks only the first, with fewer than 3
+        none."""
         state = (len(self.entries), len(self.networks))
         if self._calibration[0] != state:
             self._calibration = (state, self._fit_calibration())
         return self._calibration[1]
 
-    def _fit_calibration(self) -> tuple[float, float]:
+    def _fit_calibration(self) -> Calibration:
         import numpy as np
 
         from mbnas.arch.encoding import decode
 
-        pairs = []
+        self._calibration_floor = (0.0, 1.0)
+        rows = []
         for text, entry in self.networks.items():
             try:
-                raw = sum(p.ms for p in self._parts(decode(text)))
+                parts = self._parts(decode(text))
             except MbnasError:
                 continue
-            pairs.append((raw, entry.ms(self.meta.statistic)))
-        if len(pairs) < 3:
-            return 1.0, 0.0
-        raw, measured = np.array(pairs).T
-        self._calibration_floor = float(raw.min())
-        a = np.stack([raw / measured, 1 / measured], axis=1)
-        scale, offset = np.linalg.lstsq(a, np.ones(len(raw)), rcond=None)[0]
-        if scale <= 0:
-            return 1.0, 0.0
-        return float(scale), float(offset)
+            rows.append((sum(p.ms for p in parts), *_edges(parts), 1.0,
+                         entry.ms(self.meta.statistic)))
+        if len(rows) < 3:
+            return Calibration()
+        a = np.array(rows)
+        candidates = [c for c in _fit_each(a) if c is not None]
+        if not candidates:
+            return Calibration()
+        if len(candidates) > 1:  # the one that predicts each network best, left out
+            candidates.sort(key=lambda c: _left_out_error(a, c.columns))
+        calibration = candidates[0].calibration
+        smallest = a[np.argmin(a[:, 0])]
+        # Below the smallest network it was fitted on, a prediction never falls below
+        # that network's own ratio of prediction to sum of parts (see breakdown).
+        at_smallest = calibration.apply(*smallest[:3]) + calibration.offset
+        self._calibration_floor = (float(smallest[0]), at_smallest / float(smallest[0]))
+        return calibration
 
     def breakdown(self, arch: Arch) -> list[Part]:
         """Each part's ms, less the per-call cost, then the call, all calibrated
         (:meth:`calibration`): the call's row carries the offset."""
-        scale, offset = self.calibration()
+        c = self.calibration()
         rows = self._parts(arch)
-        smallest = self._calibration_floor
-        raw = sum(p.ms for p in rows)
-        if offset < 0 and 0 < raw < smallest:
-            # Below the smallest network it was fitted on, a negative offset would
-            # extrapolate towards zero and below: scale in proportion to the line's value
-            # there instead, so every prediction stays positive.
-            factor = (scale * smallest + offset) / smallest
-            return [p._replace(ms=p.ms * factor) for p in rows]
-        return [p._replace(ms=p.ms * scale) for p in rows[:-1]] + [
-            rows[-1]._replace(ms=rows[-1].ms * scale + offset)]
+        calibrated = [p._replace(ms=c.apply(p.ms, elements, weights))
+                      for p, (elements, weights) in zip(rows, map(_edges_of, rows),
+                                                        strict=True)]
+        calibrated[-1] = calibrated[-1]._replace(ms=calibrated[-1].ms + c.offset)
+        raw, total = sum(p.ms for p in rows), sum(p.ms for p in calibrated)
+        smallest, ratio = self._calibration_floor
+        if (0 < raw < smallest and total < ratio * raw) or total <= 0:
+            # Below the smallest network it was fitted on, a negative offset (or edge
+            # term) would extrapolate towards zero and below: scale in proportion to the
+            # calibration's ratio at that network instead, so every prediction stays
+            # positive.
+            return [p._replace(ms=p.ms * ratio) for p in rows]
+        return calibrated
 
     def _parts(self, arch: Arch) -> list[Part]:
         """:meth:`breakdown` before calibration."""
