@@ -8,11 +8,13 @@ For each runtime (ONNX Runtime and PyTorch eager; each in a fresh process, since
 one runtime moves the other's eager timings), at ``--threads`` threads, batch 1, 224 px:
 
 1. Build: a table from the canonical networks (V1, V2, V3-Large, V3-Small at width 1.0
-   and the rivals scaled to 300M) and ``--build`` members of the default space drawn at
-   random (seed 1), timed as ``mbnas latency build --method M`` times them: every part
-   in 5 interleaved rounds (in context: each network run whole, split into its blocks'
-   shares; isolated: each part alone), and those networks end to end (what calibrates the
-   sum of parts).  Its build time and entry count are printed.
+   and the rivals scaled to 300M), ``--build`` members of the default space drawn at
+   random (seed 1) and the probe ``mbnas latency build --space`` adds (MobileNetV1
+   x0.718, channels off ONNX Runtime's blocking: mbnas.latency.build.PROBES), timed as
+   ``mbnas latency build --method M`` times them: every part in 5 interleaved rounds (in
+   context: each network run whole, split into its blocks' shares; isolated: each part
+   alone), and those networks end to end (what calibrates the sum of parts).  Its build
+   time and entry count are printed.
 2. Test: ``--test`` other members of the default space (``--test-seed``, default 2;
    none of them a build member) and the canonical networks, each timed end to end as a
    deployment runs it (5 interleaved rounds, the figure the table predicts: the lower
@@ -55,7 +57,7 @@ sys.path.insert(0, str(ROOT))
 from mbnas.arch.cost import count  # noqa: E402
 from mbnas.arch.encoding import encode, network_key  # noqa: E402
 from mbnas.arch.seeds import SEEDS, parse_arch, seed  # noqa: E402
-from mbnas.latency.build import CANARY  # noqa: E402
+from mbnas.latency.build import CANARY, probes  # noqa: E402
 from mbnas.latency.table import RUNTIMES  # noqa: E402
 from mbnas.stats import kendall_tau  # noqa: E402
 
@@ -109,7 +111,9 @@ def one_runtime(args) -> dict:
                                                             for _, a in named}
     test = members(args.test, args.test_seed, built_keys)
     start = time.monotonic()
-    table = build_table([a for _, a in named] + build, table_path, runtime=args.one,
+    table = build_table([a for _, a in named] + build + probes(resolution=RESOLUTION,
+                                                               num_classes=CLASSES),
+                        table_path, runtime=args.one,
                         threads=args.threads, batch=BATCH, resolution=RESOLUTION,
                         method=args.method, canary=args.canary, log=log)
     build_s = time.monotonic() - start

@@ -11,7 +11,7 @@ from mbnas.cli._args import positive_int
 def _cmd_build(args: argparse.Namespace) -> int:
     from mbnas.arch.seeds import parse_arch
     from mbnas.errors import MbnasError
-    from mbnas.latency.build import build_table, space_members
+    from mbnas.latency.build import PROBES, build_table, probes, space_members
 
     if not args.arch and not args.space:
         raise MbnasError("latency build: give architectures, --space FILE, or both")
@@ -22,6 +22,11 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
         archs += space_members(resolve_space(args.space), args.sample, seed=args.seed,
                                resolution=args.resolution, num_classes=args.num_classes)
+        archs += probes(resolution=args.resolution, num_classes=args.num_classes)
+        print("latency build: also timing " + ", ".join(f"{n} x{w}" for n, w in PROBES)
+              + ", whose channel counts are not multiples of 4 (ONNX Runtime runs such "
+              "convolutions 1.7x slower per multiply-add): what prices the V1 rival a "
+              "search scales to its budget", file=sys.stderr, flush=True)
     table = build_table(archs, args.out, runtime=args.runtime, threads=args.threads,
                         batch=args.batch, resolution=args.resolution, warmup=args.warmup,
                         repeats=args.repeats, rounds=args.rounds, method=args.method,
@@ -46,7 +51,9 @@ def add_parser(sub) -> None:
                                         "you deploy on, with nothing else running.")
     b.add_argument("arch", nargs="*", metavar="ARCH",
                    help="seed names, spec files or encoded strings")
-    b.add_argument("--space", help="also draw --sample members of this search space")
+    b.add_argument("--space", help="also draw --sample members of this search space (and "
+                                   "time MobileNetV1 x0.718, whose channels price the V1 "
+                                   "rival of a search)")
     b.add_argument("--sample", type=positive_int, default=50,
                    help="members drawn from --space (default 50)")
     b.add_argument("--seed", type=int, default=0, help="of the draw (default 0)")

@@ -25,6 +25,20 @@ def space_members(space, count: int, *, seed: int, resolution: int | None,
             for _ in range(count)]
 
 
+# What a table built for a search times besides the space's members: MobileNetV1 at a
+# width where, truncated, none of its channel counts after the stem is a multiple of 4
+# (22, 45, 91, 183, 367, 735), which ONNX Runtime runs 1.7-1.8x slower per multiply-add
+# than its aligned neighbours (mbnas.latency.fit.ALIGNMENT).  With its blocks the table
+# prices such a convolution at any width: the V1 rival a search scales to its budget.
+PROBES = (("mobilenet_v1", 0.718),)
+
+
+def probes(*, resolution: int, num_classes: int) -> list[Arch]:
+    """The networks of :data:`PROBES` at ``resolution`` with ``num_classes``."""
+    return [parse_arch(name, width=width, resolution=resolution, num_classes=num_classes)
+            for name, width in PROBES]
+
+
 def check_meta(table: Table, meta: Meta) -> None:
     """A table grows only with entries measured the same way."""
     stored = table.meta
