@@ -200,6 +200,11 @@ def summarise(rows, runtime, build_s, table) -> dict:
     built = [{"error": table.predict(decode(text)) / entry.ms(table.meta.statistic) - 1}
              for text, entry in table.networks.items()]
     measured = [float(r["predicted_ms"]) / (1 + float(r["error"])) for r in random_rows]
+    # The canonical networks were timed end to end in the build too: how far the machine,
+    # or the process, moved between the build and the test (a prediction inherits it).
+    drift = [float(r["predicted_ms"]) / (1 + float(r["error"]))
+             / table.networks[encode(decode(r["arch"]))].ms(table.meta.statistic) - 1
+             for r in canon if encode(decode(r["arch"])) in table.networks]
     retested = [r for r in rows if r.get("retest_error") not in (None, "")]
     return {"runtime": runtime, "method": table.meta.method, "threads": table.meta.threads,
             "runtime_version": table.meta.runtime_version, "cpu": table.meta.cpu,
@@ -215,6 +220,7 @@ def summarise(rows, runtime, build_s, table) -> dict:
             "random_unheld": errors(random_rows, "raw_error"),
             "build_networks_all_parts_measured": errors(built),
             "all": errors(rows),
+            **({"drift_build_to_test": round(statistics.median(drift), 4)} if drift else {}),
             "kendall_tau_macs_vs_measured": round(kendall_tau(
                 [float(r["macs"]) for r in random_rows], measured), 3),
             "kendall_tau_predicted_vs_measured": round(kendall_tau(
@@ -241,6 +247,9 @@ def report(summaries: list[dict]) -> None:
             t = s["retest"]
             held += (f"; timed twice, the networks were {100 * t['median_abs_error']:.1f}% "
                      f"apart, {100 * t['within_10pct']:.0f}% within ±10%")
+        if "drift_build_to_test" in s:
+            held += (f"; the canonical networks ran {100 * s['drift_build_to_test']:+.1f}% "
+                     "in the test against the build")
         stat = "lower quartile" if s.get("statistic") == "q1" else "median"
         print(f"| {s['runtime']} {s['runtime_version']}, {s['threads']} thread(s), "
               f"blocks {'in context' if s['method'] == 'context' else 'alone'}, the {stat} "
