@@ -34,6 +34,11 @@ class Metric:
     format: Callable[[float], str]
     description: str = ""
     column: str = ""  # default: the name
+    # Whether the cost never falls as the width grows (MACs, parameters); latency can (a
+    # wider network whose channels suit the runtime's kernels runs faster), and the
+    # widest width within a budget is then searched for beyond the first that is over it
+    # (mbnas.arch.cost.widest_within).
+    monotone: bool = True
 
     @property
     def field(self) -> str:

@@ -4,6 +4,7 @@ block-kind test does for kinds."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -107,3 +108,30 @@ def test_rivals_are_scaled_by_the_budget_s_metrics(weights):
         widest_within(v2, Budget.of(weights=limit * 0.6))).weights
     assert widest_within(v2, 300_000_000).width == 0.98  # MACs, as before
     assert metric("macs") is MACS
+
+
+def test_a_cost_that_can_fall_with_the_width_gets_the_widest_network_that_fits():
+    """Latency can fall as the width grows (MobileNetV1's truncated channels off ONNX
+    Runtime's blocking cost 1.7x): priced so, the widest V1 within a limit is the wider
+    network whose channels suit the runtime, not the first width under an over-budget
+    one, as a bisection alone would give."""
+    from mbnas.arch.spec import resolve
+
+    def jagged(arch) -> float:  # MACs, 1.7x where a block's input channels are not 4k
+        odd = any(b.in_channels % 4 for b in resolve(arch).blocks[1:])
+        return count(arch).macs * (1.7 if odd else 1.0)
+
+    v1 = seed("mobilenet_v1")
+    register(Metric("jagged", "units", jagged, parse_count, format_count,
+                    column="jagged_units", monotone=False))
+    try:
+        limit = jagged(dataclasses.replace(v1, width=0.75))
+        fitted = widest_within(v1, Budget.of(jagged=limit))
+        assert fitted.width == 0.75  # every channel count a multiple of 4, and 8
+        assert jagged(fitted) <= limit
+        # Narrower networks are over the limit (odd channels), so a bisection alone would
+        # stop far below: the same network as the widest within it in plain MACs.
+        assert jagged(dataclasses.replace(v1, width=0.74)) > limit
+        assert widest_within(v1, Budget.of(macs=limit)).width == 0.75
+    finally:
+        unregister("jagged")

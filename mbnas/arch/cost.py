@@ -106,21 +106,31 @@ def macs(arch: Arch) -> int:
 # Widths are searched in thousandths: finer than any channel-rounding step of a MobileNet.
 WIDTH_STEP = 0.001
 MAX_WIDTH = 10.0
+# For a cost that can fall as the width grows (latency: channel counts off ONNX Runtime's
+# blocking cost up to 1.8x those beside them, mbnas.latency.fit.ALIGNMENT), the widths
+# above the first one over budget are scanned while they are priced within this many
+# times the limit: beyond it, not even a network that suits the runtime can fit.
+NON_MONOTONE_REACH = 2.0
 
 
 def widest_within(arch: Arch, budget) -> Arch | None:
     """``arch`` at the largest width multiplier whose cost fits ``budget`` (MACs, or a
     :class:`mbnas.costs.Budget`) with its channels rounded by its own rule, written with
     as few decimals as give that network: what a practitioner scales a MobileNet to without
-    a search.  None when even the narrowest width is over budget.  Costs grow with the
-    width, step by rounding step, so a bisection over thousandths finds it; the next wider
-    network is over budget."""
+    a search.  None when even the narrowest width is over budget.  MACs and parameters
+    grow with the width, step by rounding step, so a bisection over thousandths finds it;
+    the next wider network is over budget.  A cost that can fall as the width grows
+    (``Metric.monotone`` false: latency) is then scanned further up, while it stays within
+    :data:`NON_MONOTONE_REACH` times its limit, for a wider network that fits."""
     from mbnas.costs import Budget
 
     limits = budget if isinstance(budget, Budget) else Budget.of(macs=budget)
 
+    def at(k: int) -> Arch:
+        return dataclasses.replace(arch, width=k * WIDTH_STEP)
+
     def fits(k: int) -> bool:
-        return limits.fits(dataclasses.replace(arch, width=k * WIDTH_STEP))
+        return limits.fits(at(k))
 
     lo, hi = 1, round(MAX_WIDTH / WIDTH_STEP)
     if not fits(lo):
@@ -130,6 +140,18 @@ def widest_within(arch: Arch, budget) -> Arch | None:
     while hi - lo > 1:  # fits(lo), not fits(hi)
         mid = (lo + hi) // 2
         lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+    if not all(m.monotone for m in limits.metrics):
+        k, seen = lo + 1, macs(at(lo))
+        while k < round(MAX_WIDTH / WIDTH_STEP):
+            network = at(k)
+            if macs(network) != seen:  # a new network (the same MACs: the same channels)
+                seen = macs(network)
+                load = limits.load(network)
+                if load > NON_MONOTONE_REACH:
+                    break
+                if load <= 1:
+                    lo = k
+            k += 1
     best = dataclasses.replace(arch, width=round(lo * WIDTH_STEP, 3))
     target = macs(best)  # the same MACs: the same channels, the same network
     for decimals in (1, 2):  # the shortest width that builds the same network

@@ -38,7 +38,7 @@ def latency_metric(table: Table) -> Metric:
     objectives and tables can name it."""
     return register(Metric("latency", "ms", table.predict, parse_ms, lambda v: f"{v:.2f}",
                            f"predicted from {table.path} ({table.describe()})",
-                           column="latency_ms"))
+                           column="latency_ms", monotone=False))
 
 
 def use_table(path: str | Path, *, runtime: str | None = None,
