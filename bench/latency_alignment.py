@@ -2,6 +2,7 @@
 rival that a latency-budgeted search scaled to 5.22 ms ran in 11.35 ms.)
 
     python bench/latency_alignment.py --out bench/latency/alignment
+    python bench/latency_alignment.py --out bench/latency/alignment --report-only
 
 MobileNetV1 truncates its scaled channels (tf-slim's ``int(channels * width)``), so
 most widths give odd channel counts (x0.718: 45, 91, 183, 367, 735), where V2's and
@@ -63,12 +64,40 @@ def one(runtime: str, rounds: int) -> list[dict]:
              "median_ms": e.median_ms, "q3_ms": e.q3_ms} for k, e in entries.items()]
 
 
+def report(rows: list[dict], rounds: int) -> None:
+    """Each part's ms, and its ms per MAC against its reference's: the multiple of 8 for
+    a block, V1 x0.72 for a network."""
+    def line(name: str, r: dict, reference: dict, note: str = "") -> str:
+        ratio = (r["q1_ms"] / r["macs"]) / (reference["q1_ms"] / reference["macs"])
+        return (f"| {name} | {r['macs'] / 1e6:.2f}M | {r['q1_ms']:.3f} | "
+                f"{ratio:.2f}{note} |")
+
+    for runtime in ("onnxruntime", "torch"):
+        mine = {r["name"]: r for r in rows if r["runtime"] == runtime}
+        print(f"\n{runtime}, 1 thread, lower quartile of {rounds} rounds")
+        print("| part | MACs | ms | ms per MAC against the reference |")
+        print("|---|---|---|---|")
+        for size, counts in BLOCKS:
+            reference = mine[f"ds c{counts[0]} {size}px"]
+            for c in counts:
+                print(line(f"ds {c} ch, {size} px", mine[f"ds c{c} {size}px"], reference))
+        reference = mine[f"mobilenet_v1 x{V1_WIDTHS[1]}"]
+        for w in V1_WIDTHS:
+            print(line(f"mobilenet_v1 x{w}", mine[f"mobilenet_v1 x{w}"], reference,
+                       f" (against x{V1_WIDTHS[1]})"))
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="bench/latency/alignment")
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--runtime", choices=RUNTIMES, help=argparse.SUPPRESS)  # one, in-process
+    p.add_argument("--report-only", action="store_true",
+                   help="print the report of the rows saved in --out, measuring nothing")
     args = p.parse_args()
+    if args.report_only:
+        report(json.loads((Path(args.out) / "alignment.json").read_text()), args.rounds)
+        return 0
     if args.runtime:
         print(json.dumps(one(args.runtime, args.rounds)))
         return 0
@@ -83,24 +112,7 @@ def main() -> int:
     (out / "alignment.json").write_text(json.dumps(rows, indent=1) + "\n")
     (out / "COMMAND").write_text(
         "python bench/latency_alignment.py " + shlex.join(sys.argv[1:]) + "\n")
-    for runtime in ("onnxruntime", "torch"):
-        mine = {r["name"]: r for r in rows if r["runtime"] == runtime}
-        print(f"\n{runtime}, 1 thread, lower quartile of {args.rounds} rounds")
-        print("| part | MACs | ms | ms per MMAC vs the multiple of 8 |")
-        print("|---|---|---|---|")
-        for size, counts in BLOCKS:
-            base = mine[f"ds c{counts[0]} {size}px"]
-            per = base["q1_ms"] / base["macs"]
-            for c in counts:
-                r = mine[f"ds c{c} {size}px"]
-                print(f"| ds {c} ch, {size} px | {r['macs'] / 1e6:.2f}M | {r['q1_ms']:.3f} | "
-                      f"{r['q1_ms'] / r['macs'] / per:.2f} |")
-        base = mine[f"mobilenet_v1 x{V1_WIDTHS[1]}"]
-        per = base["q1_ms"] / base["macs"]
-        for w in V1_WIDTHS:
-            r = mine[f"mobilenet_v1 x{w}"]
-            print(f"| mobilenet_v1 x{w} | {r['macs'] / 1e6:.1f}M | {r['q1_ms']:.2f} | "
-                  f"{r['q1_ms'] / r['macs'] / per:.2f} (vs x{V1_WIDTHS[1]}) |")
+    report(rows, args.rounds)
     return 0
 
 
