@@ -212,7 +212,12 @@ def summarise(rows, runtime, build_s, table) -> dict:
             "noisy_entries": sum(e.noisy for e in table.entries.values()),
             "fit_median_error": round(model.median_error, 4),
             "networks_timed": len(table.networks),
-            "calibration": [round(v, 4) for v in table.calibration()],
+            "calibration": {"scale": round(table.calibration().scale, 4),
+                            "offset_ms": round(table.calibration().offset, 4),
+                            "ms_per_million_input_elements":
+                                round(1e6 * table.calibration().per_element, 4),
+                            "ms_per_million_weights":
+                                round(1e6 * table.calibration().per_weight, 4)},
             "canary": table.meta.canary_ms, "statistic": table.meta.statistic,
             "random": errors(random_rows), "canonical": errors(canon),
             # The same networks timed twice: the floor no prediction can be checked below.
