@@ -250,6 +250,38 @@ def test_channels_off_the_runtimes_blocking_are_a_term_of_their_own():
     assert fit(unaligned).predict(odd) > 1.4 * fit(unaligned).predict(even)
 
 
+def test_a_blocked_layouts_model_prices_a_blocks_input_by_what_reads_it():
+    """ONNX Runtime converts a block's input into its blocked layout, at a cost that
+    depends on the convolution reading it: its model has the input by the kind of the
+    first convolution, and the maps of 112 px apart; eager's model has neither.  Fitted
+    to blocks whose depthwise-first kind costs more per input element, the blocked model
+    prices an unseen one of them closer than the plain model does."""
+    from mbnas.latency.fit import features, fit
+
+    ds = "ds:32-32-64:k3:s1:relu:nores:se0:112"
+    blocked, plain = features(ds, blocked=True), features(ds)
+    assert blocked["input_depthwise_huge"] == 32 * 112 * 112
+    assert blocked["elements_depthwise_huge"] > 0 and blocked["elements_depthwise_large"] == 0
+    assert not any(v for k, v in plain.items() if k.startswith("input_") or "_huge" in k)
+    assert plain["elements_depthwise_large"] > 0
+
+    def truth(key):  # a roofline, plus 1 ns per input element read by a depthwise first
+        row = features(key)
+        extra = 1e-6 * features(key, blocked=True)["input_depthwise_huge"]
+        return 1e-6 * sum(v for k, v in row.items() if k.startswith("elements_")) + extra
+
+    blocks = [f"{kind}:{c}-{c * e}-{c}:k3:s1:relu6:nores:se0:{size}"
+              for kind, e in (("ds", 1), ("ir", 6))
+              for c in (16, 24, 32, 40, 48, 56, 64, 72, 80, 96) for size in (14, 28, 56, 112)]
+    held = {k: truth(k) for k in blocks if ":40-" not in k}
+    unseen = "ds:40-40-40:k3:s1:relu6:nores:se0:112"
+
+    def error(model):
+        return abs(model.predict(unseen) / truth(unseen) - 1)
+
+    assert error(fit(held, blocked=True)) < 0.5 * error(fit(held))
+
+
 def _synthetic_table(archs):
     """A table holding every part of ``archs``, each at 10-12 us, and no network yet
     (timed in context, so that no part's entry holds a call to take off)."""

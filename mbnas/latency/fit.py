@@ -31,9 +31,13 @@ from mbnas.arch.kinds import Block, kind
 # ``ops_KIND`` term, one per block kind met, is added to them.
 FEATURES = ("ops", "macs_pointwise", "macs_full", "macs_dw3", "macs_dw5", "macs_dw7",
             "elements_pointwise", "elements_pointwise_large", "elements_depthwise",
-            "elements_depthwise_large", "elements_full", "elements_full_large", "act_relu",
+            "elements_depthwise_large", "elements_full", "elements_full_large",
+            "elements_pointwise_huge", "elements_depthwise_huge", "elements_full_huge",
+            "act_relu",
             "act_hswish", "se_elements", "se_macs", "shortcut_elements", "fc_macs",
-            "pooled_elements", "ops_classifier", "macs_unaligned", "elements_unaligned")
+            "pooled_elements", "ops_classifier", "macs_unaligned", "elements_unaligned",
+            "input_pointwise", "input_depthwise", "input_full", "input_pointwise_huge",
+            "input_depthwise_huge", "input_full_huge")
 _CHEAP_ACTIVATIONS = ("relu", "relu6")
 # A convolution whose input is at least this many pixels a side reads and writes maps
 # that outgrow the cache (56 px: 56 x 56 x 144 floats is 1.8 MB); its elements are a term
@@ -51,7 +55,18 @@ LARGE_MAP = 56
 ALIGNMENT = 4
 # Terms a model may lack without refusing a part that has them: a block kind none of
 # which was measured (its operators are priced by "ops"), and the unaligned extra.
-OPTIONAL = ("ops_", "macs_unaligned", "elements_unaligned")
+OPTIONAL = ("ops_", "macs_unaligned", "elements_unaligned", "input_")
+# For a runtime that runs a network in a blocked memory layout (ONNX Runtime's NCHWc), a
+# block timed alone converts its input into it, and what that costs depends on the
+# convolution that reads it: a depthwise one first (a depthwise-separable block, or an
+# inverted residual of expansion 1) was under-predicted by 10-42% at 56-112 px without
+# it.  Such a model (``blocked``) has the block's input elements by the kind of its first
+# convolution as terms of their own (``input_KIND``, apart at HUGE_MAP px), and the
+# feature-map elements of maps of HUGE_MAP px and more apart from the large ones.  Chosen
+# by leaving each build network's blocks out (docs/measurements.md#latency): over five
+# ONNX Runtime tables the median error fell on every one, 8.0% to 6.9% on average; in
+# eager it did not help, so an eager table's model does without.
+HUGE_MAP = 112
 
 
 def parse_block_key(key: str) -> Block | None:
@@ -80,9 +95,10 @@ def parse_classifier_key(key: str) -> tuple[int, int, int, int] | None:
         return None
 
 
-def features(key: str) -> dict[str, float] | None:
+def features(key: str, blocked: bool = False) -> dict[str, float] | None:
     """The model's features of the part ``key`` names (name -> amount, the absent ones
-    0); None where it is not a block or a classifier this model knows."""
+    0); None where it is not a block or a classifier this model knows.  ``blocked``: the
+    terms of a runtime with a blocked layout (see HUGE_MAP)."""
     row: dict[str, float] = dict.fromkeys(FEATURES, 0.0)
     block = parse_block_key(key)
     if block is not None:
@@ -91,6 +107,7 @@ def features(key: str) -> dict[str, float] | None:
         except Exception:  # noqa: BLE001 - a kind this install does not have
             return None
         cheap = block.activation in _CHEAP_ACTIVATIONS
+        first = blocked
         for conv in convs:
             out = conv.out_channels * conv.out_size ** 2
             macs = conv.weights * conv.out_size ** 2
@@ -107,7 +124,12 @@ def features(key: str) -> dict[str, float] | None:
             else:
                 shape = "full"
                 row["macs_full"] += macs
-            large = "_large" if conv.in_size >= LARGE_MAP else ""
+            huge = blocked and conv.in_size >= HUGE_MAP
+            if first:  # the convolution that reads the block's input
+                row[f"input_{shape}{'_huge' if huge else ''}"] += (
+                    conv.in_channels * conv.in_size ** 2)
+                first = False
+            large = "_huge" if huge else "_large" if conv.in_size >= LARGE_MAP else ""
             elements = conv.in_channels * conv.in_size ** 2 + out
             row[f"elements_{shape}{large}"] += elements
             if shape != "full" and conv.in_channels % ALIGNMENT:
@@ -189,12 +211,13 @@ class Fit:
     parts: int
     median_error: float
     p90_error: float
+    blocked: bool = False  # the terms of a runtime with a blocked layout (HUGE_MAP)
 
     def predict(self, key: str) -> float | None:
         """The part's predicted ms, without the per-call cost; None if ``key`` is not a
         part the model knows, or needs a term no measured part had and no kin of it did
         (:func:`kin`)."""
-        row = features(key)
+        row = features(key, self.blocked)
         if row is None:
             return None
         have = dict(zip(self.terms, self.coefficients, strict=True))
@@ -214,7 +237,7 @@ class Fit:
 
     def lacking(self, key: str) -> list[str]:
         """The terms ``key`` needs that neither the fit nor a kin of them has."""
-        row = features(key) or {}
+        row = features(key, self.blocked) or {}
         return sorted(n for n, v in row.items() if v and not n.startswith(OPTIONAL)
                       and n not in self.terms and not any(k in self.terms for k in kin(n)))
 
@@ -223,7 +246,9 @@ def kin(term: str) -> tuple[str, ...]:
     """The terms that stand in for ``term`` where no measured part had it, nearest first:
     a layer's elements at the other map size, a depthwise kernel's neighbours."""
     if term.startswith("elements_"):
-        return (term.removesuffix("_large") if term.endswith("_large") else f"{term}_large",)
+        base = term.removesuffix("_large").removesuffix("_huge")
+        return {"": (f"{base}_large", f"{base}_huge"), "_large": (f"{base}_huge", base),
+                "_huge": (f"{base}_large", base)}[term[len(base):]]
     if term.startswith("macs_dw"):
         k = int(term[len("macs_dw"):])
         return tuple(f"macs_dw{j}" for j in sorted((3, 5, 7), key=lambda j: (abs(j - k), j))
@@ -235,18 +260,19 @@ def kin(term: str) -> tuple[str, ...]:
 MIN_PARTS_PER_FEATURE = 2
 
 
-def required_parts(measured: Mapping[str, float]) -> int:
+def required_parts(measured: Mapping[str, float], *, blocked: bool = False) -> int:
     """How many measured parts a fit to ``measured`` needs: two per term they have."""
-    rows = [r for r in map(features, measured) if r is not None]
+    rows = [r for r in (features(k, blocked) for k in measured) if r is not None]
     return MIN_PARTS_PER_FEATURE * len({n for r in rows for n, v in r.items() if v})
 
 
-def fit(measured: Mapping[str, float]) -> Fit | None:
+def fit(measured: Mapping[str, float], *, blocked: bool = False) -> Fit | None:
     """Fit the model to ``measured`` (key -> ms, less the per-call cost); None when there
-    are too few parts to fit it."""
+    are too few parts to fit it.  ``blocked``: with the terms of a runtime with a blocked
+    layout (see HUGE_MAP)."""
     rows, targets = [], []
     for key, ms in measured.items():
-        row = features(key)
+        row = features(key, blocked)
         if row is not None and ms > 0:
             rows.append(row)
             targets.append(ms)
@@ -259,4 +285,5 @@ def fit(measured: Mapping[str, float]) -> Fit | None:
     weighted = (a / scale) / b[:, None]  # relative error: each row divided by its target
     x = nnls(weighted, np.ones(len(b))) / scale
     errors = np.abs(a @ x - b) / b
-    return Fit(terms, x, len(b), float(np.median(errors)), float(np.quantile(errors, 0.9)))
+    return Fit(terms, x, len(b), float(np.median(errors)), float(np.quantile(errors, 0.9)),
+               blocked)

@@ -260,8 +260,14 @@ class Table:
         if self._fit[0] != len(self.entries):
             from mbnas.latency.fit import fit
 
-            self._fit = (len(self.entries), fit(self._measured()))
+            self._fit = (len(self.entries), fit(self._measured(), blocked=self.blocked))
         return self._fit[1]
+
+    @property
+    def blocked(self) -> bool:
+        """Whether the runtime runs networks in a blocked memory layout (ONNX Runtime's
+        NCHWc), whose fit has terms of its own (mbnas.latency.fit.HUGE_MAP)."""
+        return self.meta.runtime == "onnxruntime"
 
     def _measured(self) -> dict[str, float]:
         """Each measured part's ms, less the per-call cost: what the fit is fitted to."""
@@ -370,7 +376,7 @@ class Table:
 
         if self.model() is None:
             return (f" and holds too few measured blocks to predict them (at least "
-                    f"{required_parts(self._measured())})")
+                    f"{required_parts(self._measured(), blocked=self.blocked)})")
         if features(key) is None:
             return ", a part the fit does not know"
         return (f", whose {', '.join(self.model().lacking(key))} no measured block has, so "
