@@ -144,8 +144,8 @@ def widest_within(arch: Arch, budget) -> Arch | None:
         k, seen = lo + 1, macs(at(lo))
         while k < round(MAX_WIDTH / WIDTH_STEP):
             network = at(k)
-            if macs(network) != seen:  # a new network (the same MACs: the same channels)
-                seen = macs(network)
+            if (now := macs(network)) != seen:  # a new network (same MACs: same channels)
+                seen = now
                 load = limits.load(network)
                 if load > NON_MONOTONE_REACH:
                     break

@@ -20,6 +20,7 @@ comes with pandas, a core dependency).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -155,6 +156,7 @@ def features(key: str, blocked: bool = False) -> dict[str, float] | None:
     return None
 
 
+@functools.lru_cache(maxsize=65536)  # a pure function of the key, on every prediction
 def edges(key: str) -> tuple[float, float]:
     """``(input elements, weights)`` of the part ``key`` names: what it carries across its
     edges that a part timed alone pays otherwise than inside a whole network (its input
