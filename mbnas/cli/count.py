@@ -63,7 +63,10 @@ def _cmd_count(args: argparse.Namespace) -> int:
                 model = table.model()
                 print(f"{predicted} of {len(breakdown) - 1} parts are not in the table and "
                       f"were predicted from its {model.parts} measured ones (median error "
-                      f"{100 * model.median_error:.1f}% on those).")
+                      f"{100 * model.median_error:.1f}% on those"
+                      + (f"; channels padded to multiples of {model.channel_block}, as the "
+                         "runtime's blocked kernels run them, which fits its blocks best"
+                         if model.channel_block > 1 else "") + ").")
     return 0
 
 
