@@ -242,7 +242,7 @@ def test_channels_off_the_runtimes_blocking_are_a_term_of_their_own():
     stem = "conv:3-16-16:k3:s2:hswish:nores:se0:224"  # 3 input channels: a full conv
     assert features(stem)["macs_unaligned"] == 0
     aligned = {f"ds:{c}-{c}-{2 * c}:k3:s1:relu:nores:se0:{size}": 1e-8 * c * c * size * size
-               for c in (16, 24, 32, 48, 64, 96) for size in (14, 28, 56)}
+               for c in (16, 24, 32, 40, 48, 64, 96, 128) for size in (14, 28, 56)}
     model = fit(aligned)
     assert model.predict(odd) == pytest.approx(model.predict(even), rel=0.1)
     unaligned = {**aligned, **{f"ds:{c}-{c}-{2 * c}:k3:s1:relu:nores:se0:{size}":

@@ -8,11 +8,12 @@ CPU: multiply-adds by kind of convolution (pointwise, depthwise by kernel size, 
 feature-map elements read and written by kind of convolution, apart for the large maps of
 the first stages (input :data:`LARGE_MAP` px or more, where a layer's tensors outgrow the
 cache), activation elements by kind of activation, squeeze-and-excitation's pooling and
-rescaling, the shortcut's add, a fixed cost per operator and one per block of each kind.
-Its coefficients are fitted to the table's own entries by non-negative least squares on
-relative error (a 0.1 ms block counts as much as a 3 ms one), so they stay physical: no
-term can buy accuracy on one block by going negative.  A term no measured block had is
-stood in for by its kin (:func:`kin`), else the block is refused.
+rescaling, the shortcut's add, the weights read, a fixed cost per operator and one per
+block of each kind.  Its coefficients are fitted to the table's own entries by
+non-negative least squares on relative error (a 0.1 ms block counts as much as a 3 ms
+one), so they stay physical: no term can buy accuracy on one block by going negative.
+A term no measured block had is stood in for by its kin (:func:`kin`), else the block is
+refused.
 
 Measured entries are always used as measured; the fit only fills gaps.  Torch-free (numpy
 comes with pandas, a core dependency).
@@ -29,7 +30,12 @@ import numpy as np
 from mbnas.arch.kinds import Block, kind
 
 # The terms every model has (a term no measured part has gets no weight).  A block's
-# ``ops_KIND`` term, one per block kind met, is added to them.
+# ``ops_KIND`` term, one per block kind met, is added to them.  ``weights``: a block of
+# the last stages at 7 px reads megabytes of weights for little arithmetic (1024-6144-1024
+# at 7 px: 12.6M weights, 14.5 ms in eager, predicted 10.7 ms without the term); chosen by
+# leaving each build network's blocks out (docs/measurements.md#latency): over six eager
+# tables the networks' median error fell from 7.8% to 6.8% on average (within +-10%: 62%
+# to 73%), over six ONNX Runtime tables from 6.0% to 5.8%.
 FEATURES = ("ops", "macs_pointwise", "macs_full", "macs_dw3", "macs_dw5", "macs_dw7",
             "elements_pointwise", "elements_pointwise_large", "elements_depthwise",
             "elements_depthwise_large", "elements_full", "elements_full_large",
@@ -38,7 +44,7 @@ FEATURES = ("ops", "macs_pointwise", "macs_full", "macs_dw3", "macs_dw5", "macs_
             "act_hswish", "se_elements", "se_macs", "shortcut_elements", "fc_macs",
             "pooled_elements", "ops_classifier", "macs_unaligned", "elements_unaligned",
             "input_pointwise", "input_depthwise", "input_full", "input_pointwise_huge",
-            "input_depthwise_huge", "input_full_huge")
+            "input_depthwise_huge", "input_full_huge", "weights")
 _CHEAP_ACTIVATIONS = ("relu", "relu6")
 # A convolution whose input is at least this many pixels a side reads and writes maps
 # that outgrow the cache (56 px: 56 x 56 x 144 floats is 1.8 MB); its elements are a term
@@ -143,6 +149,7 @@ def features(key: str, blocked: bool = False, channel_block: int = 1) -> dict[st
                 row["se_macs"] += macs
                 continue
             row["ops"] += 1
+            row["weights"] += conv.weights  # read once a call: from memory, if large
             if conv.groups > 1:
                 shape = "depthwise"
                 row[f"macs_dw{min(7, max(3, conv.kernel))}"] += macs
