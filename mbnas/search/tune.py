@@ -170,6 +170,14 @@ class StudySearcher(Searcher):
         # Only early stopping reads an accuracy before the last epoch (run_trials sets it).
         self.validate_every_epoch = True
 
+    def __getstate__(self) -> dict:
+        """What Tune pickles into its experiment state: all but the live study and the
+        callback.  The study's state lives in Optuna's storage, which is what a resumed
+        run reads (never Tune's state: ray issue 30861), and its sampler need not pickle:
+        Optuna 5.1's NSGA-II holds a thread lock, and pickling it failed every
+        ``--sampler nsga2`` search at Tune's start."""
+        return {**self.__dict__, "study": None, "after_tell": None}
+
     def suggest(self, trial_id: str):
         if self.issued >= min(self.count, self.limit) or self.exhausted:
             return Searcher.FINISHED
