@@ -515,6 +515,34 @@ def test_a_latency_budgeted_search_end_to_end(tmp_path):
     assert (tmp_path / "lat" / "accuracy_vs_latency.png").stat().st_size > 0
 
 
+def test_a_winner_is_not_measured_on_a_device_other_than_the_tables(tiny_table, tmp_path,
+                                                                     monkeypatch):
+    """A table built on the user's device and searched with on a bigger machine: timing
+    the winner there would set a figure from another CPU beside the device's prediction.
+    None is taken, and the record says why and how to time it on the device."""
+    import subprocess
+    from dataclasses import replace
+
+    from mbnas.latency.measure import device_model
+    from mbnas.search.run import measure_network
+
+    table = load_table(tiny_table)
+    table.meta = replace(table.meta, cpu="Raspberry Pi 5 (Cortex-A76)")
+    path = table.save(tmp_path / "pi.json")
+    arch = next(iter(table.networks))
+
+    def no_timing(*args, **kwargs):
+        raise AssertionError("timed the winner on a machine that is not the table's device")
+
+    monkeypatch.setattr(subprocess, "run", no_timing)
+    got = measure_network(path, arch)
+    assert got["measured_ms"] is None
+    assert got["predicted_ms"] == pytest.approx(table.predict(parse_arch(arch)), abs=1e-4)
+    assert device_model("torch") in got["not_measured"]
+    assert "Raspberry Pi 5" in got["not_measured"]
+    assert "python -m mbnas.latency ARCH torch 1 1" in got["not_measured"]
+
+
 @pytest.fixture(scope="module")
 def tiny_table(tmp_path_factory):
     """A torch table of the tiny space at 224 px, the resolution a search prices at."""

@@ -137,10 +137,14 @@ def _cmd_search(args: argparse.Namespace) -> int:
     if outcome.winner_latency:
         w = outcome.winner_latency
         stat = "lower quartile" if w.get("statistic") == "q1" else "median"
-        print(f"winner's latency: {w['predicted_ms']:.2f} ms predicted, {w['measured_ms']:.2f} "
-              f"ms measured end to end here (the {stat} of its rounds' medians, as the table "
-              f"holds its parts; {w['runs']} runs, quartiles {w['q1_ms']:.2f}-"
-              f"{w['q3_ms']:.2f}; {w['measured_on']})")
+        if w.get("measured_ms") is None:
+            print(f"winner's latency: {w['predicted_ms']:.2f} ms predicted ({w['measured_on']});"
+                  f" not measured: {w['not_measured']}")
+        else:
+            print(f"winner's latency: {w['predicted_ms']:.2f} ms predicted, "
+                  f"{w['measured_ms']:.2f} ms measured end to end here (the {stat} of its "
+                  f"rounds' medians, as the table holds its parts; {w['runs']} runs, "
+                  f"quartiles {w['q1_ms']:.2f}-{w['q3_ms']:.2f}; {w['measured_on']})")
     if outcome.confirmation:
         print("\n" + confirmation_table(outcome.confirmation))
     if outcome.near_chance:

@@ -228,7 +228,10 @@ def show(run: str | Path) -> str:
     if best.get("winner_latency"):
         w = best["winner_latency"]
         parts.append(f"winner's latency: {w['predicted_ms']:.2f} ms predicted, "
-                     f"{w['measured_ms']:.2f} ms measured end to end ({w['measured_on']})")
+                     + (f"not measured: {w.get('not_measured', '')}"
+                        if w.get("measured_ms") is None else
+                        f"{w['measured_ms']:.2f} ms measured end to end")
+                     + f" ({w['measured_on']})")
     spread = best.get("proxy_spread")  # runs before it was recorded have none
     marks = {"winner": None if best.get("near_chance") else winner,
              "confirmation": confirmation,

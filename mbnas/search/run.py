@@ -533,34 +533,51 @@ def rival_rows(settings: SearchSettings, rows: list[TrialRecord]) -> list[dict]:
 
 def measure_winner(settings: SearchSettings, winner: TrialRecord | None) -> dict | None:
     """With a latency table: the winner's end-to-end latency measured once, as the table
-    was (runtime, threads, batch), beside its prediction, in a fresh process (this one
-    holds Ray's threads and the trainings' memory).  Measured on this machine: meaningful
-    where the search runs on the device the table was built on."""
+    was (runtime, threads, batch), beside its prediction (:func:`measure_network`)."""
     if not settings.latency_table or winner is None:
         return None
+    return measure_network(settings.latency_table, winner.arch)
+
+
+def measure_network(table_path, arch_text: str) -> dict | None:
+    """The network ``arch_text`` (encoded) measured end to end once in a fresh process (a
+    search's own holds Ray's threads and the trainings' memory), as the table at
+    ``table_path`` was measured, beside the table's prediction.  Only on the device the
+    table was built on: elsewhere a measurement checks nothing about the prediction, so
+    none is taken and ``not_measured`` says why (``measured_ms`` None).  None where the
+    measurement failed (a warning says why; the search's results stand without it)."""
     import json
     import subprocess
     import sys
 
     from mbnas.arch.encoding import decode
+    from mbnas.latency.measure import device_model
     from mbnas.latency.table import load_table
 
-    table = load_table(settings.latency_table)
-    arch = decode(winner.arch)
+    table = load_table(table_path)
     m = table.meta
-    done = subprocess.run([sys.executable, "-m", "mbnas.latency", winner.arch, m.runtime,
+    out = {"predicted_ms": round(table.predict(decode(arch_text)), 4), "measured_ms": None,
+           "statistic": m.statistic, "measured_on": table.describe()}
+    try:
+        here = device_model(m.runtime)
+    except Exception:  # noqa: BLE001 - no such device here (cuda): nothing to time on
+        here = "no such device"
+    if here != m.cpu:
+        return {**out, "not_measured": (
+            f"this machine is {here}, not the table's device ({m.cpu}); on that device "
+            f"`python -m mbnas.latency ARCH {m.runtime} {m.threads} {m.batch}` times it")}
+    done = subprocess.run([sys.executable, "-m", "mbnas.latency", arch_text, m.runtime,
                            str(m.threads), str(m.batch)], capture_output=True, text=True)
-    if done.returncode != 0:  # the search's results stand without it
+    if done.returncode != 0:
         why = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
         print(f"mbnas: warning: the winner's latency could not be measured ({why}); "
-              f"`mbnas latency build {winner.arch} --out T` times it", file=sys.stderr)
+              f"`mbnas latency build {arch_text} --out T` times it", file=sys.stderr)
         return None
     entry = json.loads(done.stdout.strip().splitlines()[-1])
     # Measured by the figure the table predicts (its statistic), so the two compare.
     measured = entry["q1_ms"] if m.statistic == "q1" else entry["median_ms"]
-    return {"predicted_ms": round(table.predict(arch), 4), "measured_ms": measured,
-            "median_ms": entry["median_ms"], "q1_ms": entry["q1_ms"], "q3_ms": entry["q3_ms"],
-            "runs": entry["runs"], "statistic": m.statistic, "measured_on": table.describe()}
+    return {**out, "measured_ms": measured, "median_ms": entry["median_ms"],
+            "q1_ms": entry["q1_ms"], "q3_ms": entry["q3_ms"], "runs": entry["runs"]}
 
 
 def _near_chance(settings: SearchSettings, rows: list[TrialRecord], who: str = "") -> str:
