@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -68,7 +69,7 @@ def main() -> int:
             "measured ms, " + " / ".join(f"#{i + 1}" for i in range(args.times)),
             "measured vs reference, " + " / ".join(f"#{i + 1}" for i in range(args.times))]
     predicted = {k: table.predict(a) for k, a in nets.items()}
-    lines = [f"`python bench/latency_remeasure.py {args.run} --table {args.table}`: "
+    lines = [f"`python bench/latency_remeasure.py {shlex.join(sys.argv[1:])}`: "
              f"{meta.runtime} {meta.runtime_version}, {meta.threads} thread(s) pinned, batch "
              f"{meta.batch}, {meta.resolution} px, {args.rounds} interleaved rounds, "
              f"{args.times} timings (the {meta.statistic} of the rounds' medians); "
