@@ -26,8 +26,9 @@ one runtime moves the other's eager timings), at ``--threads`` threads, batch 1,
    network are apart is the floor no prediction can be checked below on this machine.
 3. Report: median absolute error and the share within +-10% (random members and canonical
    networks apart, and the build's own networks, whose every part the table measured: the
-   error of the sum of parts itself), Kendall's tau of MACs against measured latency and
-   of predicted against measured latency.
+   error of the sum of parts itself; and what the table says of itself, each of its
+   networks held out: mbnas.latency.table.Holdout), Kendall's tau of MACs against
+   measured latency and of predicted against measured latency.
 
 ``--canary`` times MobileNetV2 beside everything, in the build and in the test, and holds
 every figure at the speed it ran at in the build (``mbnas latency build --canary``): the
@@ -206,6 +207,7 @@ def summarise(rows, runtime, build_s, table) -> dict:
              / table.networks[encode(decode(r["arch"]))].ms(table.meta.statistic) - 1
              for r in canon if encode(decode(r["arch"])) in table.networks]
     retested = [r for r in rows if r.get("retest_error") not in (None, "")]
+    holdout = table.holdout()  # what the table says of itself, to set beside the test
     return {"runtime": runtime, "method": table.meta.method, "threads": table.meta.threads,
             "runtime_version": table.meta.runtime_version, "cpu": table.meta.cpu,
             "build_seconds": round(build_s), "entries": len(table.entries),
@@ -224,6 +226,11 @@ def summarise(rows, runtime, build_s, table) -> dict:
             **({"retest": errors(retested, "retest_error")} if retested else {}),
             "random_unheld": errors(random_rows, "raw_error"),
             "build_networks_all_parts_measured": errors(built),
+            **({"holdout": {"networks": holdout.networks,
+                            "median_abs_error": round(holdout.median_error, 4),
+                            "within_10pct": round(holdout.within_10, 4),
+                            "median_signed_error": round(holdout.median_signed, 4)}}
+               if holdout else {}),
             "all": errors(rows),
             **({"drift_build_to_test": round(statistics.median(drift), 4)} if drift else {}),
             "kendall_tau_macs_vs_measured": round(kendall_tau(
@@ -255,6 +262,10 @@ def report(summaries: list[dict]) -> None:
         if "drift_build_to_test" in s:
             held += (f"; the canonical networks ran {100 * s['drift_build_to_test']:+.1f}% "
                      "in the test against the build")
+        if s.get("holdout"):
+            h = s["holdout"]
+            held += (f"; the table's own networks, each held out: "
+                     f"{100 * h['median_abs_error']:.1f}%, {100 * h['within_10pct']:.0f}%")
         stat = "lower quartile" if s.get("statistic") == "q1" else "median"
         print(f"| {s['runtime']} {s['runtime_version']}, {s['threads']} thread(s), "
               f"blocks {'in context' if s['method'] == 'context' else 'alone'}, the {stat} "

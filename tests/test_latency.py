@@ -444,6 +444,8 @@ def test_count_prices_latency_from_a_table(table_path):
     shown = run("count", encode(SMALL), "--latency-table", str(table_path))
     assert shown.returncode == 0 and "ms predicted" in shown.stdout
     assert "stage2" in shown.stdout and "per-call cost" in shown.stdout
+    # One network timed end to end: too few for the table to say how close it comes.
+    assert "too few to say" in shown.stdout and data["latency_holdout"] is None
 
 
 def test_times_are_read_in_any_unit():
@@ -505,13 +507,17 @@ def test_a_latency_budgeted_search_end_to_end(tmp_path):
     w = best["winner_latency"]
     assert w["measured_ms"] > 0 and w["predicted_ms"] <= budget + 1e-9
     assert f"{w['predicted_ms']:.2f} ms predicted, {w['measured_ms']:.2f}" in result.stdout
+    # Beside the prediction, how close the table comes to networks it never saw.
+    assert w["holdout"]["networks"] == table.holdout().networks
+    assert (f"the table predicts its {w['holdout']['networks']} networks, each held out, to a "
+            f"median {100 * w['holdout']['median_error']:.1f}%") in result.stdout
     assert best["budgets"]["latency"] == pytest.approx(budget, abs=1e-3)
     assert best["budgets"]["macs"] == 6_000_000
     # mbnas show names the latency limit in ms and plots accuracy against latency too.
     shown = run("show", str(tmp_path / "lat"))
     assert shown.returncode == 0, shown.stderr[-2000:]
     assert f"budget 6.0M MACs and {best['budgets']['latency']:.2f} ms" in shown.stdout
-    assert "winner's latency" in shown.stdout
+    assert "winner's latency" in shown.stdout and "each held out, to a median" in shown.stdout
     assert (tmp_path / "lat" / "accuracy_vs_latency.png").stat().st_size > 0
 
 
@@ -554,6 +560,61 @@ def tiny_table(tmp_path_factory):
                 path, runtime="torch", threads=1, batch=1, resolution=224,
                 log=lambda m: None, **QUICK)
     return path
+
+
+def test_a_table_says_how_close_it_comes_to_networks_it_never_saw(tiny_table, tmp_path):
+    """Each network the build timed end to end is predicted as an unseen one would be,
+    and the table keeps the figures; a network timed 3x slower than its blocks add up to
+    is the one named furthest off, and a table that has grown computes them again."""
+    from mbnas.latency.table import Entry, Table
+
+    table = load_table(tiny_table)
+    stored = json.loads(Path(tiny_table).read_text())["holdout"]  # kept by the build
+    h = table.holdout()
+    assert h.to_json() == stored and h.networks == len(table.networks) >= 10
+    assert 0 <= h.median_error and 0 <= h.within_10 <= 1 and abs(h.median_signed) <= h.median_error
+    assert abs(h.worst_error) >= h.median_error
+
+    slow = next(t for t in table.networks if t != h.worst)
+    networks = dict(table.networks)
+    networks[slow] = Entry(*(3 * v for v in (networks[slow].median_ms, networks[slow].q1_ms,
+                                             networks[slow].q3_ms)), networks[slow].runs)
+    off = Table(table.meta, table.entries, networks=networks).holdout()
+    assert off.worst == slow and off.worst_error < -0.5  # predicted at a third of it or so
+    # Its figure is what a table that never timed it would predict: without it among the
+    # networks that calibrate, and without the blocks only it has.
+    from mbnas.arch.encoding import decode
+
+    others = {k for t in networks if t != slow for _, k in keys(decode(t))}
+    unseen = Table(table.meta, {k: e for k, e in table.entries.items()
+                                if k in others or k not in {k for _, k in keys(decode(slow))}},
+                   networks={t: e for t, e in networks.items() if t != slow})
+    assert len(unseen.entries) < len(table.entries)  # it had blocks of its own
+    assert off.worst_error == pytest.approx(
+        unseen.predict(decode(slow)) / networks[slow].q1_ms - 1, rel=1e-9)
+
+    grown = load_table(tiny_table)
+    grown.networks[encode(SMALL)] = Entry(1.0, 1.0, 1.0, 20)  # another network timed
+    assert grown.holdout().timed == len(table.networks) + 1
+    saved = grown.save(tmp_path / "grown.json")
+    assert json.loads(saved.read_text())["holdout"]["timed"] == len(table.networks) + 1
+
+    damaged = json.loads(Path(tiny_table).read_text())
+    damaged["holdout"] = {"networks": "many"}  # a bad figure is recomputed, not trusted
+    (tmp_path / "damaged.json").write_text(json.dumps(damaged))
+    again = load_table(tmp_path / "damaged.json").holdout()
+    assert (again.networks, again.worst) == (h.networks, h.worst)
+    assert again.median_error == pytest.approx(h.median_error, rel=1e-9)
+
+    shown = run("count", next(iter(table.networks)), "--latency-table", str(tiny_table),
+                "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["latency_holdout"] == {
+        "networks": h.networks, "median_error": round(h.median_error, 4),
+        "within_10": round(h.within_10, 4), "median_signed_error": round(h.median_signed, 4)}
+    text = run("count", next(iter(table.networks)), "--latency-table",
+               str(tiny_table)).stdout
+    assert f"came out a median {100 * h.median_error:.1f}% from their measured times" in text
 
 
 @pytest.mark.slow

@@ -37,6 +37,7 @@ def _cmd_count(args: argparse.Namespace) -> int:
         breakdown = table.breakdown(arch)
         latency = latency_by_layer(breakdown)
         predicted = sum(not part.measured for part in breakdown)
+        holdout = table.holdout()
     if args.json:
         print(json.dumps({
             "arch": encode(arch),
@@ -51,7 +52,15 @@ def _cmd_count(args: argparse.Namespace) -> int:
             **({"latency_ms": round(sum(latency.values()), 4),
                 "latency_table": str(args.latency_table),
                 "latency_measured_on": table.describe(),
-                "latency_parts_predicted": predicted} if latency is not None else {}),
+                "latency_parts_predicted": predicted,
+                # How close the table comes to networks it never saw (null: too few
+                # networks timed end to end to say).
+                "latency_holdout": holdout and {
+                    "networks": holdout.networks,
+                    "median_error": round(holdout.median_error, 4),
+                    "within_10": round(holdout.within_10, 4),
+                    "median_signed_error": round(holdout.median_signed, 4)}}
+               if latency is not None else {}),
         }))
     else:
         print(stage_table(arch, layer_costs(arch), latency))
@@ -67,6 +76,10 @@ def _cmd_count(args: argparse.Namespace) -> int:
                       + (f"; channels padded to multiples of {model.channel_block}, as the "
                          "runtime's blocked kernels run them, which fits its blocks best"
                          if model.channel_block > 1 else "") + ").")
+            print("How close such a prediction comes: " + (
+                f"{holdout.describe()}." if holdout else
+                f"the table timed {len(table.networks)} network(s) end to end, too few to "
+                "say (give `mbnas latency build` several networks, or --space)."))
     return 0
 
 

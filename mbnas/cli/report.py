@@ -48,6 +48,16 @@ def latency_by_layer(breakdown) -> dict[str, float]:
     return out
 
 
+def holdout_note(winner_latency: dict) -> str:
+    """What to expect of a winner's predicted latency: how close its table comes to its
+    own networks, each held out (mbnas.latency.table.Holdout); "" where it cannot say."""
+    h = winner_latency.get("holdout")
+    if not h:
+        return ""
+    return (f"; the table predicts its {h['networks']} networks, each held out, to a median "
+            f"{100 * h['median_error']:.1f}% ({100 * h['within_10']:.0f}% within ±10%)")
+
+
 def stage_table(arch: Arch, layers: list[LayerCost],
                 latency: dict[str, float] | None = None) -> str:
     """The stage-by-stage cost table that ``mbnas count`` prints, with totals; with

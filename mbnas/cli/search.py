@@ -103,7 +103,7 @@ def _latency_table(args: argparse.Namespace) -> str | None:
 def _cmd_search(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from mbnas.cli.report import confirmation_table
+    from mbnas.cli.report import confirmation_table, holdout_note
     from mbnas.search.confirm import ConfirmSettings
     from mbnas.search.run import run_search
     from mbnas.search.settings import SearchSettings
@@ -138,13 +138,14 @@ def _cmd_search(args: argparse.Namespace) -> int:
         w = outcome.winner_latency
         stat = "lower quartile" if w.get("statistic") == "q1" else "median"
         if w.get("measured_ms") is None:
-            print(f"winner's latency: {w['predicted_ms']:.2f} ms predicted ({w['measured_on']});"
-                  f" not measured: {w['not_measured']}")
+            print(f"winner's latency: {w['predicted_ms']:.2f} ms predicted ({w['measured_on']}"
+                  f"{holdout_note(w)}); not measured: {w['not_measured']}")
         else:
             print(f"winner's latency: {w['predicted_ms']:.2f} ms predicted, "
                   f"{w['measured_ms']:.2f} ms measured end to end here (the {stat} of its "
                   f"rounds' medians, as the table holds its parts; {w['runs']} runs, "
-                  f"quartiles {w['q1_ms']:.2f}-{w['q3_ms']:.2f}; {w['measured_on']})")
+                  f"quartiles {w['q1_ms']:.2f}-{w['q3_ms']:.2f}; {w['measured_on']}"
+                  f"{holdout_note(w)})")
     if outcome.confirmation:
         print("\n" + confirmation_table(outcome.confirmation))
     if outcome.near_chance:

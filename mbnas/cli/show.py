@@ -181,7 +181,7 @@ def show(run: str | Path) -> str:
     """The text ``mbnas show`` prints; also writes ``accuracy_vs_macs.png`` in the run."""
     from mbnas.arch.cost import layer_costs
     from mbnas.arch.encoding import decode
-    from mbnas.cli.report import confirmation_table, stage_table
+    from mbnas.cli.report import confirmation_table, holdout_note, stage_table
     from mbnas.training.baseline import markdown_table
 
     run = Path(run)
@@ -231,7 +231,7 @@ def show(run: str | Path) -> str:
                      + (f"not measured: {w.get('not_measured', '')}"
                         if w.get("measured_ms") is None else
                         f"{w['measured_ms']:.2f} ms measured end to end")
-                     + f" ({w['measured_on']})")
+                     + f" ({w['measured_on']}{holdout_note(w)})")
     spread = best.get("proxy_spread")  # runs before it was recorded have none
     marks = {"winner": None if best.get("near_chance") else winner,
              "confirmation": confirmation,

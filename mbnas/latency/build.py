@@ -158,7 +158,10 @@ def build_table(archs: Iterable[Arch], out: str | Path, *, runtime: str, threads
         if canary and not table.meta.canary_ms:  # nothing to time, but the reference
             timer.canary(batch).read()
             table.meta = replace(table.meta, canary_ms=timer.canary(batch).settle())
-        table.save(out)
+    holdout = table.holdout()  # how close it comes to networks it never saw, kept in it
+    table.save(out)
+    if holdout is not None:
+        log(f"how close its predictions come: {holdout.describe()}")
     noisy = [k for k, e in table.entries.items() if e.noisy]
     if noisy:
         log(f"WARNING: {len(noisy)} of {len(table.entries)} entries are noisy (their rounds' "

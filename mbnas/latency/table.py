@@ -19,8 +19,9 @@ so a table measures a sample of them and fills the gaps.
 The file is JSON: ``meta`` (what it was measured on: runtime and its version, threads,
 batch, resolution, CPU model, when), ``entries`` (key -> median and quartiles over
 interleaved rounds, in ms) and ``networks`` (the build's networks timed end to end, by
-encoding: what calibrates the sum of parts, :meth:`Table.calibration`).  Torch-free: a
-table is read and priced without building anything.
+encoding: what calibrates the sum of parts, :meth:`Table.calibration`), and ``holdout``:
+how close the table comes to those networks, each held out (:class:`Holdout`).
+Torch-free: a table is read and priced without building anything.
 """
 
 from __future__ import annotations
@@ -225,6 +226,57 @@ def _left_out_error(a, columns: tuple[int, ...]) -> float:
     return float(np.median(errors))
 
 
+# A table checks itself on at least this many networks timed end to end (each held out,
+# the others calibrate: three at least).
+HOLDOUT_NETWORKS = 4
+
+
+@dataclass(frozen=True)
+class Holdout:
+    """How close the table's predictions come to networks it never saw, as far as the
+    table itself can say: each network it timed end to end predicted from the table
+    without it (out of the calibration) and without the blocks no other of its networks
+    has (predicted by the fit instead, as most of an unseen network's blocks are), against
+    its own measured time.  ``entries`` and ``timed`` are the table's counts it was
+    computed on: a table that has grown since computes it again."""
+
+    networks: int  # the networks predicted (those the held-out table could still price)
+    median_error: float  # the median of |predicted / measured - 1|
+    within_10: float  # the share within +-10%
+    median_signed: float  # the median of predicted / measured - 1 (under 0: too fast)
+    worst: str  # the network furthest off (encoding) and its signed error
+    worst_error: float
+    entries: int
+    timed: int
+
+    def describe(self) -> str:
+        return (f"its {self.networks} networks timed end to end, each predicted without "
+                "itself in the calibration and without its own blocks (the fit predicts "
+                "them, as it does most of an unseen network's), came out a median "
+                f"{100 * self.median_error:.1f}% from their measured times, "
+                f"{100 * self.within_10:.0f}% within ±10% (median signed error "
+                f"{100 * self.median_signed:+.1f}%)")
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def _holdout_from_json(raw) -> Holdout | None:
+    """A stored :class:`Holdout`, or None where there is none or it does not read as one
+    (it is recomputed: nothing else of the table depends on it)."""
+    try:
+        h = Holdout(**raw)
+    except TypeError:
+        return None
+    numbers = (h.median_error, h.within_10, h.median_signed, h.worst_error)
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+               for v in numbers) or not isinstance(h.worst, str) or not all(
+                   isinstance(v, int) and not isinstance(v, bool) and v >= 0
+                   for v in (h.networks, h.entries, h.timed)):
+        return None
+    return h
+
+
 @dataclass
 class Table:
     meta: Meta
@@ -240,6 +292,8 @@ class Table:
     # calibration's ratio of prediction to sum of parts there.
     _calibration_floor: tuple = field(default=(0.0, 1.0), init=False, repr=False,
                                       compare=False)
+    # The last :meth:`holdout` (stored in the file, or computed), for the counts it was on.
+    stored_holdout: Holdout | None = field(default=None, repr=False, compare=False)
 
     # --- prediction ---------------------------------------------------------------
 
@@ -386,6 +440,51 @@ class Table:
         """Predicted end-to-end latency of ``arch`` in ms."""
         return sum(part.ms for part in self.breakdown(arch))
 
+    def holdout(self) -> Holdout | None:
+        """How close this table comes to networks it never saw (:class:`Holdout`), or None
+        where it timed fewer than :data:`HOLDOUT_NETWORKS` networks end to end.  Computed
+        once per state (a few seconds: one fit per network) and kept in the file by
+        ``mbnas latency build``."""
+        h = self.stored_holdout
+        if h is not None and (h.entries, h.timed) == (len(self.entries), len(self.networks)):
+            return h
+        self.stored_holdout = self._compute_holdout()
+        return self.stored_holdout
+
+    def _compute_holdout(self) -> Holdout | None:
+        import statistics
+        from collections import Counter
+
+        from mbnas.arch.encoding import decode
+
+        if len(self.networks) < HOLDOUT_NETWORKS:
+            return None
+        needs = {}
+        for text in self.networks:
+            try:
+                needs[text] = {k for _, k in keys(decode(text))}
+            except MbnasError:  # a network this code no longer reads: not checked
+                continue
+        used = Counter(k for ks in needs.values() for k in ks)
+        errors = {}
+        for text, ks in needs.items():
+            own = {k for k in ks if used[k] == 1}
+            fold = Table(self.meta, {k: e for k, e in self.entries.items() if k not in own},
+                         networks={t: e for t, e in self.networks.items() if t != text})
+            try:
+                predicted = fold.predict(decode(text))
+            except MbnasError:  # its own blocks are beyond the others' fit
+                continue
+            errors[text] = predicted / self.networks[text].ms(self.meta.statistic) - 1
+        if not errors:
+            return None
+        size = [abs(e) for e in errors.values()]
+        worst = max(errors, key=lambda t: abs(errors[t]))
+        return Holdout(len(errors), statistics.median(size),
+                       sum(e <= 0.10 for e in size) / len(size),
+                       statistics.median(errors.values()), worst, errors[worst],
+                       len(self.entries), len(self.networks))
+
     def check(self, arch: Arch) -> None:
         """Refuse an ``arch`` at another resolution than the table was measured at."""
         if arch.resolution != self.meta.resolution:
@@ -407,9 +506,13 @@ class Table:
     # --- files ----------------------------------------------------------------------
 
     def to_json(self) -> dict:
+        h = self.stored_holdout
+        current = h is not None and (h.entries, h.timed) == (len(self.entries),
+                                                              len(self.networks))
         return {"format": FORMAT, "meta": asdict(self.meta),
                 "entries": {k: asdict(e) for k, e in sorted(self.entries.items())},
-                "networks": {k: asdict(e) for k, e in sorted(self.networks.items())}}
+                "networks": {k: asdict(e) for k, e in sorted(self.networks.items())},
+                **({"holdout": h.to_json()} if current else {})}
 
     def save(self, path: str | Path | None = None) -> Path:
         from mbnas.files import write_json
@@ -464,4 +567,7 @@ def load_table(path: str | Path) -> Table:
         what = f"missing {err}" if isinstance(err, KeyError) else str(err)
         raise MbnasError(f"latency table {path} is damaged: {what}; rebuild it with "
                          "`mbnas latency build`") from None
-    return Table(meta, entries, path, networks)
+    table = Table(meta, entries, path, networks)
+    if isinstance(data.get("holdout"), dict):
+        table.stored_holdout = _holdout_from_json(data["holdout"])
+    return table

@@ -556,8 +556,14 @@ def measure_network(table_path, arch_text: str) -> dict | None:
 
     table = load_table(table_path)
     m = table.meta
+    holdout = table.holdout()
     out = {"predicted_ms": round(table.predict(decode(arch_text)), 4), "measured_ms": None,
-           "statistic": m.statistic, "measured_on": table.describe()}
+           "statistic": m.statistic, "measured_on": table.describe(),
+           # How close the table comes to networks it never saw: what to expect of the
+           # prediction, measured or not.
+           "holdout": holdout and {"networks": holdout.networks,
+                                   "median_error": round(holdout.median_error, 4),
+                                   "within_10": round(holdout.within_10, 4)}}
     try:
         here = device_model(m.runtime)
     except Exception:  # noqa: BLE001 - no such device here (cuda): nothing to time on
