@@ -98,14 +98,9 @@ def own_blocks(table: Table) -> dict[str, set[str]]:
 
 def left_out_shipped(table: Table) -> list[float]:
     """Each build network's relative error, predicted by the shipped code from a table
-    without its own blocks and without it among the networks that calibrate."""
-    nets = []
-    for text, entry in table.networks.items():
-        own = own_blocks(table)[text]
-        fold = Table(table.meta, {k: e for k, e in table.entries.items() if k not in own},
-                     networks={t: e for t, e in table.networks.items() if t != text})
-        nets.append(abs(fold.predict(decode(text)) / entry.ms(table.meta.statistic) - 1))
-    return nets
+    without its own blocks and without it among the networks that calibrate (what a
+    table reports of itself: :class:`mbnas.latency.table.Holdout`)."""
+    return [abs(e) for e in table.held_out_errors().values()]
 
 
 def main() -> int:

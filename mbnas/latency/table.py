@@ -453,12 +453,27 @@ class Table:
 
     def _compute_holdout(self) -> Holdout | None:
         import statistics
+
+        if len(self.networks) < HOLDOUT_NETWORKS:
+            return None
+        errors = self.held_out_errors()
+        if not errors:
+            return None
+        size = [abs(e) for e in errors.values()]
+        worst = max(errors, key=lambda t: abs(errors[t]))
+        return Holdout(len(errors), statistics.median(size),
+                       sum(e <= 0.10 for e in size) / len(size),
+                       statistics.median(errors.values()), worst, errors[worst],
+                       len(self.entries), len(self.networks))
+
+    def held_out_errors(self) -> dict[str, float]:
+        """Each network timed end to end (encoding) -> predicted / measured - 1, predicted
+        without it in the calibration and without the blocks only it has (see
+        :class:`Holdout`); a network the rest cannot price is left out."""
         from collections import Counter
 
         from mbnas.arch.encoding import decode
 
-        if len(self.networks) < HOLDOUT_NETWORKS:
-            return None
         needs = {}
         for text in self.networks:
             try:
@@ -476,14 +491,7 @@ class Table:
             except MbnasError:  # its own blocks are beyond the others' fit
                 continue
             errors[text] = predicted / self.networks[text].ms(self.meta.statistic) - 1
-        if not errors:
-            return None
-        size = [abs(e) for e in errors.values()]
-        worst = max(errors, key=lambda t: abs(errors[t]))
-        return Holdout(len(errors), statistics.median(size),
-                       sum(e <= 0.10 for e in size) / len(size),
-                       statistics.median(errors.values()), worst, errors[worst],
-                       len(self.entries), len(self.networks))
+        return errors
 
     def check(self, arch: Arch) -> None:
         """Refuse an ``arch`` at another resolution than the table was measured at."""
