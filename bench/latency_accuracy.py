@@ -330,6 +330,7 @@ def main() -> int:
         table = load_table(out / f"{runtime}.table.json")
         if args.statistic:
             table.meta = replace(table.meta, statistic=args.statistic)
+            table.stored_holdout = None  # kept for the table's own statistic: redone
         with open(out / f"{runtime}.csv", newline="") as f:
             rows = predicted(list(csv.DictReader(f)), table)
         build_s = json.loads((out / f"{runtime}.summary.json").read_text())["build_seconds"]
