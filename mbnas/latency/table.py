@@ -445,11 +445,15 @@ class Table:
         where it timed fewer than :data:`HOLDOUT_NETWORKS` networks end to end.  Computed
         once per state (a few seconds: one fit per network) and kept in the file by
         ``mbnas latency build``."""
-        h = self.stored_holdout
-        if h is not None and (h.entries, h.timed) == (len(self.entries), len(self.networks)):
-            return h
-        self.stored_holdout = self._compute_holdout()
+        if not self._holdout_current():
+            self.stored_holdout = self._compute_holdout()
         return self.stored_holdout
+
+    def _holdout_current(self) -> bool:
+        """Whether :attr:`stored_holdout` was computed on the table as it is now."""
+        h = self.stored_holdout
+        return h is not None and (h.entries, h.timed) == (len(self.entries),
+                                                           len(self.networks))
 
     def _compute_holdout(self) -> Holdout | None:
         import statistics
@@ -514,13 +518,11 @@ class Table:
     # --- files ----------------------------------------------------------------------
 
     def to_json(self) -> dict:
-        h = self.stored_holdout
-        current = h is not None and (h.entries, h.timed) == (len(self.entries),
-                                                              len(self.networks))
         return {"format": FORMAT, "meta": asdict(self.meta),
                 "entries": {k: asdict(e) for k, e in sorted(self.entries.items())},
                 "networks": {k: asdict(e) for k, e in sorted(self.networks.items())},
-                **({"holdout": h.to_json()} if current else {})}
+                **({"holdout": self.stored_holdout.to_json()}
+                   if self._holdout_current() else {})}
 
     def save(self, path: str | Path | None = None) -> Path:
         from mbnas.files import write_json
