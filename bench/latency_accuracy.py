@@ -122,8 +122,7 @@ def one_runtime(args) -> dict:
     log(f"{args.one}: table of {len(table.entries)} entries in {build_s:.0f} s; fit to "
         f"{model.parts} blocks, median error {100 * model.median_error:.1f}% on them")
     reference = parse_arch(CANARY, resolution=RESOLUTION) if args.canary else None
-    timer = Timer(args.one, args.threads, canary=reference,
-                  canary_ms=table.meta.canary_ms or None)
+    timer = Timer.like(table.meta, canary=reference, canary_ms=table.meta.canary_ms or None)
     tested = dict(named + [(f"member {j}", a) for j, a in enumerate(test)])
     log(f"timing {len(tested)} networks end to end, in interleaved rounds")
     start = time.monotonic()

@@ -49,14 +49,16 @@ def main() -> int:
     p.add_argument("run", type=Path, help="a search's run folder (its best.json)")
     p.add_argument("--table", required=True, help="the latency table the search priced by")
     p.add_argument("--reference", default="mobilenet_v3_large")
-    p.add_argument("--rounds", type=int, default=7)
+    p.add_argument("--rounds", type=int, default=None,
+                   help="interleaved rounds per timing (default: the table's protocol)")
     p.add_argument("--times", type=int, default=2, help="timings, one after the other")
     p.add_argument("--out", type=Path, help="also write the table (markdown) here")
     args = p.parse_args()
     table = load_table(args.table)
     meta = table.meta
     nets = networks(args.run, args.reference, meta.resolution)
-    timer = Timer(meta.runtime, meta.threads)
+    timer = Timer.like(meta)
+    args.rounds = args.rounds or meta.rounds
     ref = list(nets)[-1]
     timings = []
     for i in range(args.times):

@@ -22,7 +22,7 @@ from mbnas.latency.table import CALL, Calibration, keys, load_table
 
 SMALL = parse_arch("mobilenet_v2", width=0.35, resolution=32, num_classes=10)
 V3 = parse_arch("mobilenet_v3_small", width=0.35, resolution=32, num_classes=10)
-QUICK = {"warmup": 1, "repeats": 3, "min_seconds": 0.0}
+QUICK = {"warmup": 1, "repeats": 3, "min_seconds": 0.0, "rounds": 5}
 
 
 @pytest.fixture(scope="module")
@@ -652,8 +652,60 @@ def test_the_winners_timer_refuses_bad_arguments_in_one_line():
     import subprocess
     import sys
 
-    for args in ([], ["bogus", "torch", "1", "1"], [encode(SMALL), "tflite", "1", "1"]):
+    for args in ([], ["bogus", "torch", "1", "1"], [encode(SMALL), "tflite", "1", "1"],
+                 [encode(SMALL), "torch", "1", "1", "0", "5", "0.01"],  # no rounds
+                 [encode(SMALL), "torch", "1", "1", "20", "5"]):  # half a protocol
         done = subprocess.run([sys.executable, "-m", "mbnas.latency", *args],
                               capture_output=True, text=True, timeout=120)
         assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
         assert "Traceback" not in done.stderr
+
+
+def test_the_winners_timer_times_by_the_protocol_it_is_given():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "mbnas.latency", encode(SMALL), "torch", "1",
+                           "1", "3", "2", "0"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    entry = json.loads(done.stdout.strip().splitlines()[-1])
+    assert entry["runs"] == 3 * 2  # 3 rounds of 2 timed calls, no time floor
+    assert 0 < entry["q1_ms"] <= entry["median_ms"] <= entry["q3_ms"]
+
+
+def test_a_table_records_its_protocol_and_grows_only_by_it(tmp_path):
+    from mbnas.latency.table import ROUNDS
+
+    path, lines = tmp_path / "t.json", []
+    quick = {"runtime": "torch", "threads": 1, "batch": 1, "resolution": 32, "warmup": 1}
+    build_table([SMALL], path, rounds=2, repeats=3, min_seconds=0.0, log=lambda m: None,
+                **quick)
+    meta = load_table(path).meta
+    assert (meta.rounds, meta.repeats, meta.min_seconds) == (2, 3, 0.0)
+    # Added to without a protocol named, a table is measured by its own ...
+    build_table([SMALL, V3], path, log=lines.append, **quick)
+    assert "2 interleaved rounds of at least 3 timed calls" in lines[0]
+    grown = load_table(path)
+    assert (grown.meta.rounds, grown.meta.repeats) == (2, 3)
+    assert {k for _, k in keys(V3)} <= set(grown.entries)
+    assert all(e.runs == 2 * 3 for e in grown.entries.values())
+    # ... and another is refused in one line, the table untouched.
+    before = path.read_bytes()
+    with pytest.raises(MbnasError, match="measured with rounds=2, this build measures 4"):
+        build_table([SMALL], path, rounds=4, log=lambda m: None, **quick)
+    assert path.read_bytes() == before
+    # A new table takes the default protocol; one from before the protocol was recorded
+    # reads as 5 rounds of 20 calls of 0.05 s at least, as it was measured.
+    fresh = build_table([SMALL], tmp_path / "new.json", repeats=1, min_seconds=0.0,
+                        log=lambda m: None, **quick)
+    assert (fresh.meta.rounds, fresh.meta.repeats) == (ROUNDS, 1) == (20, 1)
+    data = json.loads(before)
+    for field in ("rounds", "repeats", "min_seconds"):
+        del data["meta"][field]
+    (tmp_path / "old.json").write_text(json.dumps(data))
+    old = load_table(tmp_path / "old.json").meta
+    assert (old.rounds, old.repeats, old.min_seconds) == (5, 20, 0.05)
+    data["meta"]["rounds"] = 0
+    (tmp_path / "old.json").write_text(json.dumps(data))
+    with pytest.raises(MbnasError, match="damaged: meta.rounds 0 is not a positive integer"):
+        load_table(tmp_path / "old.json")

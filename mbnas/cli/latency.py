@@ -38,7 +38,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
 def add_parser(sub) -> None:
     from mbnas.arch.spec import NUM_CLASSES
-    from mbnas.latency.table import METHODS, RUNTIMES
+    from mbnas.latency.table import METHODS, REPEATS, ROUNDS, RUNTIMES
 
     p = sub.add_parser("latency", help="measure a latency table on this machine")
     commands = p.add_subparsers(dest="latency_command", metavar="SUBCOMMAND")
@@ -64,11 +64,12 @@ def add_parser(sub) -> None:
     b.add_argument("--resolution", type=positive_int, default=224)
     b.add_argument("--num-classes", type=positive_int, default=NUM_CLASSES)
     b.add_argument("--warmup", type=positive_int, default=10)
-    b.add_argument("--repeats", type=positive_int, default=20,
-                   help="timed calls per entry and round, at least (default 20)")
-    b.add_argument("--rounds", type=positive_int, default=5,
-                   help="interleaved rounds per entry, seconds apart; the entry is the "
-                        "median of the rounds' medians (default 5)")
+    b.add_argument("--repeats", type=positive_int, default=None,
+                   help=f"timed calls per entry and round, at least (default {REPEATS}, "
+                        "or the table's own when adding to one)")
+    b.add_argument("--rounds", type=positive_int, default=None,
+                   help="interleaved rounds per entry; the entry is the lower quartile of "
+                        f"the rounds' medians (default {ROUNDS}, or the table's own)")
     b.add_argument("--method", choices=METHODS, default="isolated",
                    help="isolated (default): each block alone, as a network of its own; "
                         "context: each block inside the networks run whole, its share of "

@@ -12,7 +12,16 @@ from pathlib import Path
 from mbnas.arch.seeds import parse_arch
 from mbnas.arch.spec import Arch
 from mbnas.errors import MbnasError
-from mbnas.latency.table import CALL, METHODS, Meta, Table, load_table
+from mbnas.latency.table import (
+    CALL,
+    METHODS,
+    MIN_SECONDS,
+    REPEATS,
+    ROUNDS,
+    Meta,
+    Table,
+    load_table,
+)
 from mbnas.units import duration
 
 
@@ -43,7 +52,7 @@ def check_meta(table: Table, meta: Meta) -> None:
     """A table grows only with entries measured the same way."""
     stored = table.meta
     for field in ("runtime", "runtime_version", "threads", "batch", "resolution", "cpu",
-                  "method", "canary"):
+                  "method", "canary", "rounds", "repeats", "min_seconds"):
         if field == "canary" and stored.canary != meta.canary:
             held = "with" if stored.canary else "without"
             other = "without" if stored.canary else "with"
@@ -67,8 +76,8 @@ CHUNK = 40
 
 
 def build_table(archs: Iterable[Arch], out: str | Path, *, runtime: str, threads: int,
-                batch: int, resolution: int, warmup: int = 10, repeats: int = 20,
-                min_seconds: float = 0.05, rounds: int | None = None,
+                batch: int, resolution: int, warmup: int = 10, repeats: int | None = None,
+                min_seconds: float | None = None, rounds: int | None = None,
                 networks: bool = True, method: str = "isolated", canary: bool = False,
                 log: Callable[[str], None] = print) -> Table:
     """Time every part ``archs`` need that ``out`` lacks (in interleaved rounds), and,
@@ -77,8 +86,10 @@ def build_table(archs: Iterable[Arch], out: str | Path, *, runtime: str, threads
     :mod:`mbnas.latency.table`): ``context`` times the parts inside ``archs`` run whole,
     ``isolated`` each part alone.  ``canary``: time MobileNetV2 beside the parts and hold
     every entry at the speed it ran at in the table's first build
-    (:class:`mbnas.latency.measure.Canary`)."""
-    from mbnas.latency.measure import ROUNDS, Timer
+    (:class:`mbnas.latency.measure.Canary`).  ``repeats``, ``min_seconds``, ``rounds``:
+    the protocol (mbnas.latency.table.ROUNDS); not given, a table's own, else the
+    default; a table grows only by the protocol it was measured by."""
+    from mbnas.latency.measure import Timer
 
     if method not in METHODS:
         raise MbnasError(f"--method: {method!r} is not allowed; choose one of "
@@ -87,14 +98,20 @@ def build_table(archs: Iterable[Arch], out: str | Path, *, runtime: str, threads
         raise MbnasError("--method context splits a run by clocks read on the CPU, which on "
                          "CUDA would time kernel launches, not kernels; build a cuda table "
                          "with --method isolated")
-    rounds = rounds or ROUNDS
     out = Path(out)
+    stored = load_table(out) if out.exists() else None
+    if stored is not None:  # the protocol it was measured by, unless another is asked for
+        m = stored.meta
+        rounds, repeats = rounds or m.rounds, repeats or m.repeats
+        min_seconds = m.min_seconds if min_seconds is None else min_seconds
+    rounds, repeats = rounds or ROUNDS, repeats or REPEATS
+    min_seconds = MIN_SECONDS if min_seconds is None else min_seconds
     reference = parse_arch(CANARY, resolution=resolution) if canary else None
     timer = Timer(runtime, threads, warmup=warmup, repeats=repeats, min_seconds=min_seconds,
-                  canary=reference)
+                  rounds=rounds, canary=reference)
     meta = timer.meta(batch=batch, resolution=resolution, method=method)
-    if out.exists():
-        table = load_table(out)
+    if stored is not None:
+        table = stored
         check_meta(table, meta)
         timer.canary_reference = table.meta.canary_ms or None
     else:

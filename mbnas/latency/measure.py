@@ -34,6 +34,9 @@ from mbnas.arch.spec import Arch, resolve
 from mbnas.errors import MbnasError
 from mbnas.latency.table import (
     CALL,
+    MIN_SECONDS,
+    REPEATS,
+    ROUNDS,
     RUNTIMES,
     STATISTICS,
     Entry,
@@ -191,10 +194,6 @@ def _entry(values: list[float], runs: int) -> Entry:
                  runs=runs)
 
 
-# Rounds of timings of each part, interleaved: on a shared machine a slow spell of a second
-# or two moved single medians by 10-40% (bench/latency/); the median of several rounds,
-# seconds apart, is what the part costs.
-ROUNDS = 5
 
 
 # Parts timed between two readings of the canary, and the canary's calls per reading.
@@ -363,10 +362,12 @@ def ort_shares(events: list[dict], blocks: int) -> list[list[float]]:
 
 
 class Timer:
-    """Times modules in one runtime at a fixed thread count."""
+    """Times modules in one runtime at a fixed thread count, by one protocol (``rounds``
+    interleaved rounds of at least ``repeats`` calls and ``min_seconds`` each)."""
 
-    def __init__(self, runtime: str, threads: int, *, warmup: int = 10, repeats: int = 20,
-                 min_seconds: float = 0.05, steady: bool = True, canary: Arch | None = None,
+    def __init__(self, runtime: str, threads: int, *, warmup: int = 10,
+                 repeats: int = REPEATS, min_seconds: float = MIN_SECONDS,
+                 rounds: int = ROUNDS, steady: bool = True, canary: Arch | None = None,
                  canary_ms: float | None = None) -> None:
         """``canary``: a reference network timed beside everything this timer times, whose
         speed every figure is held at (:class:`Canary`; ``canary_ms``: its reference, else
@@ -376,6 +377,7 @@ class Timer:
                              f"{', '.join(RUNTIMES)}")
         self.runtime, self.threads = runtime, threads
         self.warmup, self.repeats, self.min_seconds = warmup, repeats, min_seconds
+        self.rounds = rounds
         self.canary_arch, self.canary_reference = canary, canary_ms
         self._canary: Canary | None = None
         if runtime in ("torch", "cuda"):
@@ -397,7 +399,15 @@ class Timer:
                     created=time.strftime("%Y-%m-%d %H:%M:%S"),
                     mbnas=__version__, method=method,
                     canary=encode(self.canary_arch) if self.canary_arch else "",
-                    canary_ms=self.canary_ms or 0.0, statistic=STATISTICS[0])
+                    canary_ms=self.canary_ms or 0.0, statistic=STATISTICS[0],
+                    rounds=self.rounds, repeats=self.repeats, min_seconds=self.min_seconds)
+
+    @classmethod
+    def like(cls, meta: Meta, **kwargs) -> Timer:
+        """A timer that times as the table ``meta`` describes was timed (runtime, threads
+        and protocol), so that what it measures compares with the table's figures."""
+        return cls(meta.runtime, meta.threads, repeats=meta.repeats,
+                   min_seconds=meta.min_seconds, rounds=meta.rounds, **kwargs)
 
     @property
     def canary_ms(self) -> float | None:
@@ -441,22 +451,23 @@ class Timer:
         return self._session_call(module, x)
 
     def time_all(self, items: dict[str, tuple[nn.Module, tuple[int, ...]]], *,
-                 rounds: int = ROUNDS) -> dict[str, Entry]:
-        """Every ``key: (module, input shape)`` in ``rounds`` interleaved rounds."""
+                 rounds: int | None = None) -> dict[str, Entry]:
+        """Every ``key: (module, input shape)`` in ``rounds`` interleaved rounds (by
+        default the timer's)."""
         calls = {key: self.prepare(module, shape) for key, (module, shape) in items.items()}
         batch = next(iter(items.values()))[1][0] if items else 1
         canary = self.canary(batch)
         with pinned(self.threads):
-            return timed_rounds(calls, rounds=rounds, warmup=self.warmup,
+            return timed_rounds(calls, rounds=rounds or self.rounds, warmup=self.warmup,
                                 repeats=self.repeats, min_seconds=self.min_seconds,
                                 canary=canary)
 
-    def time_network(self, arch: Arch, batch: int, *, rounds: int = ROUNDS) -> Entry:
+    def time_network(self, arch: Arch, batch: int, *, rounds: int | None = None) -> Entry:
         """End to end: the whole network, as a deployment runs it."""
         return self.time_networks({"net": arch}, batch, rounds=rounds)["net"]
 
     def time_networks(self, archs: dict[str, Arch], batch: int, *,
-                      rounds: int = ROUNDS) -> dict[str, Entry]:
+                      rounds: int | None = None) -> dict[str, Entry]:
         """Whole networks end to end, in interleaved rounds."""
         from mbnas.nn.network import build
 
@@ -465,7 +476,7 @@ class Timer:
                               for key, arch in archs.items()}, rounds=rounds)
 
     def time_in_context(self, archs: dict[str, Arch], batch: int, *,
-                        rounds: int = ROUNDS) -> dict[str, dict[str, Entry]]:
+                        rounds: int | None = None) -> dict[str, dict[str, Entry]]:
         """Whole networks in interleaved rounds, each run split into its parts' shares:
         per network, an entry per table key (a key that occurs twice, as a stage's
         repeated blocks do, is their mean) and the call."""
@@ -475,7 +486,8 @@ class Timer:
             nets = {key: self._in_context(arch, batch, tmp) for key, arch in archs.items()}
             canary = self.canary(batch)
             with pinned(self.threads):
-                measured = context_rounds(nets, rounds=rounds, warmup=self.warmup,
+                measured = context_rounds(nets, rounds=rounds or self.rounds,
+                                          warmup=self.warmup,
                                           repeats=self.repeats, min_seconds=self.min_seconds,
                                           canary=canary)
         out = {}

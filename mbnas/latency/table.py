@@ -50,6 +50,17 @@ CALL = "call"  # the per-call entry
 # sum of parts (docs/measurements.md#latency).  On a dedicated device the two differ by a
 # few per cent.  Tables from before the field was recorded predict from the median.
 STATISTICS = ("q1", "median")
+# The timing protocol: ROUNDS interleaved rounds of each part (every part once per round,
+# in turn), each round REPEATS calls and at least MIN_SECONDS.  On a shared machine a slow
+# spell of a second or two moved single medians by 10-40% (bench/latency/); a figure taken
+# over many rounds, seconds apart, is what the part costs.  The same calls cut into more,
+# shorter rounds sample more moments: on the EPYC, 20 networks timed twice a few minutes
+# apart repeated to 3.0% (93% within +-10%) as the lower quartile of 20 rounds of 5 calls,
+# against 8.5% (55%) for 5 rounds of 20 calls, the protocol of earlier tables
+# (bench/latency_protocol.py, bench/latency/protocol/).  A table records the protocol it
+# was measured by (Meta.rounds, .repeats, .min_seconds); whatever is compared with it is
+# timed by the same.
+ROUNDS, REPEATS, MIN_SECONDS = 20, 5, 0.0125
 # An entry whose interquartile range is more than this share of its median was measured
 # on a machine too noisy to trust; the build says so, and keeps the entry marked.
 NOISY = 0.10
@@ -119,6 +130,11 @@ class Meta:
     canary: str = ""
     canary_ms: float = 0.0
     statistic: str = "median"  # see STATISTICS; a new build records "q1"
+    # The protocol (ROUNDS above): interleaved rounds per entry, calls per
+    # round and seconds per round at least.  Tables from before it was recorded: 5, 20, 0.05.
+    rounds: int = 5
+    repeats: int = 20
+    min_seconds: float = 0.05
 
 
 class Part(NamedTuple):
@@ -560,10 +576,14 @@ def load_table(path: str | Path) -> Table:
                 or meta.canary_ms < 0 or bool(meta.canary) != (meta.canary_ms > 0):
             raise ValueError("meta.canary and meta.canary_ms do not name a reference network "
                              "and its positive time")
-        for name in ("threads", "batch", "resolution"):
+        for name in ("threads", "batch", "resolution", "rounds", "repeats"):
             value = getattr(meta, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"meta.{name} {value!r} is not a positive integer")
+        if isinstance(meta.min_seconds, bool) or not isinstance(meta.min_seconds, (int, float)) \
+                or not math.isfinite(meta.min_seconds) or meta.min_seconds < 0:
+            raise ValueError(f"meta.min_seconds {meta.min_seconds!r} is not a number of "
+                             "seconds")
         entries, networks = {}, {}
         for into, items in ((entries, data["entries"]), (networks, data.get("networks", {}))):
             for key, raw in items.items():

@@ -571,9 +571,11 @@ def measure_network(table_path, arch_text: str) -> dict | None:
     if here != m.cpu:
         return {**out, "not_measured": (
             f"this machine is {here}, not the table's device ({m.cpu}); on that device "
-            f"`python -m mbnas.latency ARCH {m.runtime} {m.threads} {m.batch}` times it")}
+            f"`python -m mbnas.latency ARCH {m.runtime} {m.threads} {m.batch} {m.rounds} "
+            f"{m.repeats} {m.min_seconds}` times it")}
     done = subprocess.run([sys.executable, "-m", "mbnas.latency", arch_text, m.runtime,
-                           str(m.threads), str(m.batch)], capture_output=True, text=True)
+                           str(m.threads), str(m.batch), str(m.rounds), str(m.repeats),
+                           str(m.min_seconds)], capture_output=True, text=True)
     if done.returncode != 0:
         why = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
         print(f"mbnas: warning: the winner's latency could not be measured ({why}); "
