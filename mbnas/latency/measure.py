@@ -194,8 +194,6 @@ def _entry(values: list[float], runs: int) -> Entry:
                  runs=runs)
 
 
-
-
 # Parts timed between two readings of the canary, and the canary's calls per reading.
 CANARY_EVERY, CANARY_REPEATS = 8, 10
 
