@@ -11,19 +11,21 @@ one runtime moves the other's eager timings), at ``--threads`` threads, batch 1,
    and the rivals scaled to 300M), ``--build`` members of the default space drawn at
    random (seed 1) and the probe ``mbnas latency build --space`` adds (MobileNetV1
    x0.718, channels off ONNX Runtime's blocking: mbnas.latency.build.PROBES), timed as
-   ``mbnas latency build --method M`` times them: every part in 5 interleaved rounds (in
-   context: each network run whole, split into its blocks' shares; isolated: each part
-   alone), and those networks end to end (what calibrates the sum of parts).  Its build
-   time and entry count are printed.
+   ``mbnas latency build --method M`` times them: every part in interleaved rounds
+   by the table's protocol (20 rounds of at least 5 calls since 29d2197; in context:
+   each network run whole, split into its blocks' shares; isolated: each part alone),
+   and those networks end to end (what calibrates the sum of parts).  Its build time and
+   entry count are printed.
 2. Test: ``--test`` other members of the default space (``--test-seed``, default 2;
    none of them a build member) and the canonical networks, each timed end to end as a
-   deployment runs it (5 interleaved rounds, the figure the table predicts: the lower
-   quartile of their medians, or for an older table their median), and predicted from
-   the table: measured blocks as measured, the others from the fit to the table's blocks
-   (mbnas.latency.fit), the sum calibrated on the build's networks.  The canonical
-   networks were timed in the build too, so only the random members are unseen.  Then
-   they are all timed again (unless ``--no-retest``): how far the two timings of one
-   network are apart is the floor no prediction can be checked below on this machine.
+   deployment runs it (interleaved rounds by the table's protocol; the figure the table
+   predicts: the lower quartile of their medians, or for an older table their median),
+   and predicted from the table: measured blocks as measured, the others from the fit to
+   the table's blocks (mbnas.latency.fit), the sum calibrated on the build's networks.
+   The canonical networks were timed in the build too, so only the random members are
+   unseen.  Then they are all timed again (unless ``--no-retest``): how far the two
+   timings of one network are apart is the floor no prediction can be checked below on
+   this machine.
 3. Report: median absolute error and the share within +-10% (random members and canonical
    networks apart, and the build's own networks, whose every part the table measured: the
    error of the sum of parts itself; and what the table says of itself, each of its
