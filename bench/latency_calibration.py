@@ -20,6 +20,8 @@ questions, both answered from what those runs measured; nothing is timed here.
 2. **A bigger build.**  Each table cut down to 12, 20 and 28 of its build networks
    (three random choices each: only the blocks those networks have, only they
    calibrate), predicting the same test members: how the error falls as the build grows.
+3. **Where the misses are.**  Each run's test members under :data:`SMALL_MS` and over
+   it, as the shipped code predicted them, beside the calibration's offset.
 
 Prints, per runtime, each variant's figures averaged over the folders given.
 """
@@ -64,6 +66,7 @@ VARIANTS = {
 }
 SHIPPED_CHOICES = ((0, 3), (0, 1, 2, 3))
 SIZES = (12, 20, 28)
+SMALL_MS = 5.0
 DRAWS = 3
 
 
@@ -146,12 +149,27 @@ def curve(table: Table, tests: list[tuple[str, float]]) -> dict[str, tuple]:
     return out
 
 
+def by_size(table: Table, tests: list[tuple[str, float]]) -> str:
+    """A row: the test members under and over :data:`SMALL_MS`, and the calibration."""
+    cells = []
+    for small in (True, False):
+        errors = [table.predict(decode(a)) / ms - 1 for a, ms in tests
+                  if (ms < SMALL_MS) == small]
+        if not errors:
+            cells.append("none")
+            continue
+        median, within = score(errors)
+        cells.append(f"{len(errors)}: {100 * median:.1f}%, {100 * within:.0f}% "
+                     f"(signed {100 * statistics.median(errors):+.1f}%)")
+    return " | ".join(cells) + f" | {table.calibration().describe()} |"
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("folders", nargs="+", type=Path)
     args = p.parse_args()
     for runtime in RUNTIMES:
-        cal, cur, seen = {}, {}, []
+        cal, cur, seen, sizes = {}, {}, [], []
         for folder in args.folders:
             path = folder / f"{runtime}.table.json"
             if not path.exists() or not (folder / f"{runtime}.csv").exists():
@@ -162,6 +180,7 @@ def main() -> int:
                 cal.setdefault(name, []).append(v)
             for name, v in curve(table, tests).items():
                 cur.setdefault(name, []).append(v)
+            sizes.append(f"| {folder.name} | {by_size(table, tests)}")
             seen.append(folder.name)
             print(f"[{runtime}] {folder}: read", file=sys.stderr, flush=True)
         if not seen:
@@ -181,6 +200,10 @@ def main() -> int:
             med, w10, entries = np.mean(vs, axis=0)
             print(f"| {name} | {entries:.0f} | {100 * med:.2f}%, {100 * w10:.0f}% | "
                   f"{len(vs)} |")
+        print(f"\n| run | test members under {SMALL_MS:g} ms: median error, within ±10% | "
+              f"{SMALL_MS:g} ms and over | the shipped calibration |")
+        print("|---|---|---|---|")
+        print("\n".join(sizes))
     return 0
 
 
