@@ -324,8 +324,13 @@ def main() -> int:
         (out / f"{args.one}.summary.json").write_text(json.dumps(summary, indent=1) + "\n")
         return 0
     runtimes = CPU_RUNTIMES if args.runtime == "both" else (args.runtime,)
-    out.mkdir(parents=True, exist_ok=True)
+    if args.report_only and not any((out / f"{r}.csv").exists() for r in runtimes):
+        print(f"latency_accuracy: --report-only: {out} holds no run of this bench (no "
+              f"{' or '.join(f'{r}.csv' for r in runtimes)}); give --out a folder it "
+              "wrote", file=sys.stderr)
+        return 2
     if not args.report_only:
+        out.mkdir(parents=True, exist_ok=True)
         (out / "COMMAND").write_text("python " + shlex.join(["bench/latency_accuracy.py",
                                                              *sys.argv[1:]]) + "\n")
         for runtime in runtimes:

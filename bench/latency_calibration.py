@@ -168,9 +168,16 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("folders", nargs="+", type=Path)
     args = p.parse_args()
+    runs = [f for f in args.folders if any((f / f"{r}.table.json").exists()
+                                           and (f / f"{r}.csv").exists() for r in RUNTIMES)]
+    if not runs:
+        print("latency_calibration: none of the folders given holds a run of "
+              "bench/latency_accuracy.py (a {runtime}.table.json beside its {runtime}.csv, "
+              f"runtime one of {', '.join(RUNTIMES)})", file=sys.stderr)
+        return 2
     for runtime in RUNTIMES:
         cal, cur, seen, sizes = {}, {}, [], []
-        for folder in args.folders:
+        for folder in runs:
             path = folder / f"{runtime}.table.json"
             if not path.exists() or not (folder / f"{runtime}.csv").exists():
                 continue
