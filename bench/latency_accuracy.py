@@ -53,14 +53,14 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mbnas.arch.cost import count  # noqa: E402
-from mbnas.arch.encoding import encode, network_key  # noqa: E402
+from mbnas.arch.encoding import decode, encode, network_key  # noqa: E402
 from mbnas.arch.seeds import SEEDS, parse_arch, seed  # noqa: E402
 from mbnas.latency.build import CANARY, probes  # noqa: E402
 from mbnas.latency.table import RUNTIMES  # noqa: E402
@@ -70,7 +70,11 @@ RESOLUTION, BATCH, CLASSES = 224, 1, 1000
 CPU_RUNTIMES = ("onnxruntime", "torch")  # "both"; cuda only when asked for
 FIELDS = ("set", "name", "arch", "macs", "measured_ms", "q1_ms", "q3_ms", "raw_ms",
           "raw_q1_ms", "retest_ms", "retest_q1_ms", "predicted_ms", "error", "raw_error",
-          "retest_error", "retest_predicted_error", "parts", "parts_predicted")
+          "retest_error", "retest_predicted_error", "parts", "parts_predicted",
+          "recalibrated_ms", "recalibrated_error", "recalibrated_retest_error")
+# With --recalibrate: each timing of the table's networks beside the test's
+# ({"first"|"retest": {encoding: entry}}), what recalibrates the table at that moment.
+RECALIBRATION = "{runtime}.recalibration.json"
 
 
 def log(message: str) -> None:
@@ -128,17 +132,33 @@ def one_runtime(args) -> dict:
     reference = parse_arch(CANARY, resolution=RESOLUTION) if args.canary else None
     timer = Timer.like(table.meta, canary=reference, canary_ms=table.meta.canary_ms or None)
     tested = dict(named + [(f"member {j}", a) for j, a in enumerate(test)])
-    log(f"timing {len(tested)} networks end to end, in interleaved rounds")
+    # With --recalibrate, the table's own networks the test does not time already (the
+    # canonical ones it does) run in the same interleaved rounds: what refits the
+    # calibration at the moment of the test (RECALIBRATION).
+    beside = {}
+    if args.recalibrate:
+        timed = {encode(a) for a in tested.values()}
+        beside = {f"calibration {j}": decode(text)
+                  for j, text in enumerate(sorted(table.networks)) if text not in timed}
+    log(f"timing {len(tested)} networks end to end, in interleaved rounds"
+        + (f", with the table's {len(beside)} other networks beside them" if beside else ""))
     start = time.monotonic()
-    measured = timer.time_networks(tested, BATCH)
+    measured = timer.time_networks({**tested, **beside}, BATCH)
     raw = timer.canary(BATCH).raw if args.canary else measured
     log(f"... in {time.monotonic() - start:.0f} s")
     again = {}
     if args.retest:  # the same networks timed again: how far the measurement is from itself
         log("timing them again, to measure how far the measurement is from itself")
         start = time.monotonic()
-        again = timer.time_networks(tested, BATCH)
+        again = timer.time_networks({**tested, **beside}, BATCH)
         log(f"... in {time.monotonic() - start:.0f} s")
+    if args.recalibrate:
+        archs = {**tested, **beside}
+        passes = {"first": measured, **({"retest": again} if again else {})}
+        (out / RECALIBRATION.format(runtime=args.one)).write_text(json.dumps(
+            {name: {encode(archs[label]): asdict(entry) for label, entry in timing.items()
+                    if encode(archs[label]) in table.networks}
+             for name, timing in passes.items()}, indent=1, sort_keys=True) + "\n")
     if args.canary:
         readings = timer.canary(BATCH).readings
         log(f"the reference network (built at {table.meta.canary_ms:.2f} ms) read "
@@ -152,7 +172,7 @@ def one_runtime(args) -> dict:
              "retest_ms": again[label].median_ms if again else "",
              "retest_q1_ms": again[label].q1_ms if again else ""}
             for label, arch in tested.items()]
-    rows = predicted(rows, table)
+    rows = predicted(rows, table, recalibrated(out, args.one, table))
     with open(out / f"{args.one}.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, FIELDS)
         writer.writeheader()
@@ -160,10 +180,27 @@ def one_runtime(args) -> dict:
     return summarise(rows, args.one, build_s, table)
 
 
-def predicted(rows: list[dict], table) -> list[dict]:
+def recalibrated(out: Path, runtime: str, table) -> dict:
+    """The table with its networks as the test's timings found them (``first``, and
+    ``retest`` where they were timed twice): its blocks as built, its calibration refitted
+    at the moment of each timing; {} for a run without ``--recalibrate``."""
+    from mbnas.latency.table import Entry, Table
+
+    path = out / RECALIBRATION.format(runtime=runtime)
+    if not path.exists():
+        return {}
+    passes = json.loads(path.read_text())
+    return {name: Table(table.meta, table.entries,
+                        networks={text: Entry(**raw) for text, raw in timing.items()})
+            for name, timing in passes.items()}
+
+
+def predicted(rows: list[dict], table, recalibrated_tables: dict | None = None) -> list[dict]:
     """``rows`` with the table's predictions (the current fit: ``--report-only`` redoes
-    them from the saved table and timings, measuring nothing)."""
-    from mbnas.arch.encoding import decode
+    them from the saved table and timings, measuring nothing), and with
+    ``recalibrated_tables`` (:func:`recalibrated`) those of the table recalibrated at each
+    timing, each against the timing it was recalibrated at."""
+    recal = recalibrated_tables or {}
 
     q1 = table.meta.statistic == "q1"  # measured by the figure the table predicts
 
@@ -186,6 +223,14 @@ def predicted(rows: list[dict], table) -> list[dict]:
                     "retest_predicted_error": round(ms / again - 1, 4) if again else "",
                     "parts": len(parts) - 1,
                     "parts_predicted": sum(not p.measured for p in parts)})
+        arch = decode(r["arch"])
+        if "first" in recal:
+            ms = recal["first"].predict(arch)
+            out[-1].update(recalibrated_ms=round(ms, 4),
+                           recalibrated_error=round(ms / measured - 1, 4))
+        if "retest" in recal and again:
+            ms = recal["retest"].predict(arch)
+            out[-1].update(recalibrated_retest_error=round(ms / again - 1, 4))
     return out
 
 
@@ -214,6 +259,9 @@ def summarise(rows, runtime, build_s, table) -> dict:
     retested = [r for r in rows if r.get("retest_error") not in (None, "")]
     random_retested = [r for r in random_rows
                        if r.get("retest_predicted_error") not in (None, "")]
+    recal = [r for r in random_rows if r.get("recalibrated_error") not in (None, "")]
+    recal_again = [r for r in random_rows
+                   if r.get("recalibrated_retest_error") not in (None, "")]
     holdout = table.holdout()  # what the table says of itself, to set beside the test
     return {"runtime": runtime, "method": table.meta.method, "threads": table.meta.threads,
             "runtime_version": table.meta.runtime_version, "cpu": table.meta.cpu,
@@ -235,6 +283,13 @@ def summarise(rows, runtime, build_s, table) -> dict:
             # verdict depends on the moment of the machine the test met.
             **({"random_against_retest": errors(random_retested, "retest_predicted_error")}
                if random_retested else {}),
+            # The table recalibrated at the moment of each timing (--recalibrate): its
+            # blocks as built, its networks timed in the same rounds as the test's.
+            **({"random_recalibrated": errors(recal, "recalibrated_error")}
+               if recal else {}),
+            **({"random_recalibrated_retest": errors(recal_again,
+                                                     "recalibrated_retest_error")}
+               if recal_again else {}),
             "random_unheld": errors(random_rows, "raw_error"),
             "build_networks_all_parts_measured": errors(built),
             **({"holdout": {"networks": holdout.networks,
@@ -274,6 +329,16 @@ def report(summaries: list[dict]) -> None:
             a = s["random_against_retest"]
             held += (f"; the random members' predictions against their second timing: "
                      f"{100 * a['median_abs_error']:.1f}%, {100 * a['within_10pct']:.0f}%")
+        if s.get("random_recalibrated"):
+            a = s["random_recalibrated"]
+            held += (f"; recalibrated at the test (the table's networks timed in its "
+                     f"rounds): {100 * a['median_abs_error']:.1f}%, "
+                     f"{100 * a['within_10pct']:.0f}%")
+            if s.get("random_recalibrated_retest"):
+                a = s["random_recalibrated_retest"]
+                held += (f", and at the second timing against it: "
+                         f"{100 * a['median_abs_error']:.1f}%, "
+                         f"{100 * a['within_10pct']:.0f}%")
         if "drift_build_to_test" in s:
             held += (f"; the canonical networks ran {100 * s['drift_build_to_test']:+.1f}% "
                      "in the test against the build")
@@ -313,6 +378,10 @@ def main() -> int:
     p.add_argument("--no-retest", dest="retest", action="store_false",
                    help="time the tested networks once, not twice (the second timing says "
                    "how far the measurement is from itself)")
+    p.add_argument("--recalibrate", action="store_true", help="time the table's own "
+                   "networks in the same rounds as the tested ones, and score the table "
+                   "recalibrated by those timings too (mbnas latency build --recalibrate): "
+                   "its blocks as built, its calibration at the test's moment")
     p.add_argument("--report-only", action="store_true")
     p.add_argument("--statistic", choices=("q1", "median"), help="with --report-only: "
                    "predict and measure by this figure, whatever the table records")
@@ -339,6 +408,7 @@ def main() -> int:
                    "--test", str(args.test), "--test-seed", str(args.test_seed),
                    "--method", args.method,
                    *(["--canary"] if args.canary else []),
+                   *(["--recalibrate"] if args.recalibrate else []),
                    *([] if args.retest else ["--no-retest"])]
             subprocess.run(cmd, check=True)  # a fresh process per runtime
     summaries = []
@@ -352,7 +422,8 @@ def main() -> int:
             table.meta = replace(table.meta, statistic=args.statistic)
             table.stored_holdout = None  # kept for the table's own statistic: redone
         with open(out / f"{runtime}.csv", newline="") as f:
-            rows = predicted(list(csv.DictReader(f)), table)
+            rows = predicted(list(csv.DictReader(f)), table,
+                             recalibrated(out, runtime, table))
         build_s = json.loads((out / f"{runtime}.summary.json").read_text())["build_seconds"]
         summaries.append(summarise(rows, runtime, build_s, table))
     if args.statistic and summaries:  # a re-report beside the run's own summary
