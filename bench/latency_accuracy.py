@@ -3,6 +3,8 @@
     python bench/latency_accuracy.py --out bench/latency/default
     python bench/latency_accuracy.py --out bench/latency/context --method context --build 60
     python bench/latency_accuracy.py --out bench/latency/canary --canary
+    python bench/latency_accuracy.py --out bench/latency/rounds20-5 --test-seed 15 --recalibrate
+    python bench/latency_accuracy.py --out bench/latency/chunk --test-seed 16 --chunk 500
 
 For each runtime (ONNX Runtime and PyTorch eager; each in a fresh process, since running
 one runtime moves the other's eager timings), at ``--threads`` threads, batch 1, 224 px:
@@ -34,6 +36,12 @@ one runtime moves the other's eager timings), at ``--threads`` threads, batch 1,
    the random members' predictions are scored against it too: on a shared machine whose
    speed moves between timings, how much the verdict depends on the moment it met.
 
+``--recalibrate`` times the table's own networks (those the test does not time already)
+in the same interleaved rounds as the tested ones, in each timing, and scores the table
+recalibrated by them too (as ``mbnas latency build --recalibrate`` does: its blocks as
+built, its calibration refitted to its networks timed at the moment of the test), each
+against the timing it was recalibrated at; its timings: ``{runtime}.recalibration.json``.
+
 ``--canary`` times MobileNetV2 beside everything, in the build and in the test, and holds
 every figure at the speed it ran at in the build (``mbnas latency build --canary``): the
 report gives the error of those held figures, and of the prediction against the networks
@@ -62,7 +70,7 @@ sys.path.insert(0, str(ROOT))
 from mbnas.arch.cost import count  # noqa: E402
 from mbnas.arch.encoding import decode, encode, network_key  # noqa: E402
 from mbnas.arch.seeds import SEEDS, parse_arch, seed  # noqa: E402
-from mbnas.latency.build import CANARY, probes  # noqa: E402
+from mbnas.latency.build import CANARY, CHUNK, probes  # noqa: E402
 from mbnas.latency.table import RUNTIMES  # noqa: E402
 from mbnas.stats import kendall_tau  # noqa: E402
 
@@ -124,7 +132,7 @@ def one_runtime(args) -> dict:
                                                                num_classes=CLASSES),
                         table_path, runtime=args.one,
                         threads=args.threads, batch=BATCH, resolution=RESOLUTION,
-                        method=args.method, canary=args.canary, log=log)
+                        method=args.method, canary=args.canary, chunk=args.chunk, log=log)
     build_s = time.monotonic() - start
     model = table.model()
     log(f"{args.one}: table of {len(table.entries)} entries in {build_s:.0f} s; fit to "
@@ -378,6 +386,8 @@ def main() -> int:
     p.add_argument("--no-retest", dest="retest", action="store_false",
                    help="time the tested networks once, not twice (the second timing says "
                    "how far the measurement is from itself)")
+    p.add_argument("--chunk", type=int, default=CHUNK, help="parts the build times in "
+                   f"the same rounds (mbnas latency build --chunk; default {CHUNK})")
     p.add_argument("--recalibrate", action="store_true", help="time the table's own "
                    "networks in the same rounds as the tested ones, and score the table "
                    "recalibrated by those timings too (mbnas latency build --recalibrate): "
@@ -409,6 +419,7 @@ def main() -> int:
                    "--method", args.method,
                    *(["--canary"] if args.canary else []),
                    *(["--recalibrate"] if args.recalibrate else []),
+                   "--chunk", str(args.chunk),
                    *([] if args.retest else ["--no-retest"])]
             subprocess.run(cmd, check=True)  # a fresh process per runtime
     summaries = []

@@ -104,6 +104,26 @@ def test_a_build_resumes_and_adds_only_what_is_missing(table_path, tmp_path):
                     method="context", log=lambda m: None, **QUICK)
 
 
+def test_a_bigger_chunk_times_every_part_in_the_same_rounds_and_says_how_far_it_is(tmp_path):
+    """``--chunk``: every part of the build in one set of interleaved rounds, which
+    reports each round as it ends (a long chunk is silent otherwise); the same parts as
+    a default build; too small a chunk is one line and writes nothing."""
+    lines = []
+    table = build_table([SMALL], tmp_path / "t.json", runtime="torch", threads=1, batch=1,
+                        resolution=32, chunk=1000, log=lines.append, **QUICK)
+    need = {k for _, k in keys(SMALL)} | {CALL}
+    assert set(table.entries) == need
+    rounds = [line for line in lines if line.startswith("  round ") and "part(s)" in line]
+    assert [line.split(" of ")[0] for line in rounds] == [f"  round {r}/5" for r in range(1, 6)]
+    assert f"of {len(need)} part(s);" in rounds[0] and "left in this chunk" in rounds[-1]
+    assert any(line.startswith("  round 5/5 of 1 network(s)") for line in lines)
+    assert sum(line.startswith(f"[{len(need)}/") for line in lines) == 1  # one chunk
+    out = tmp_path / "small.json"
+    assert_usage_error(run("latency", "build", "mobilenet_v2", "--chunk", "2", "--out",
+                           str(out)), "--chunk", "at least 4")
+    assert not out.exists()
+
+
 def test_an_onnx_runtime_table(tmp_path):
     pytest.importorskip("onnxruntime")
     path = tmp_path / "ort.json"
@@ -615,6 +635,49 @@ def test_a_table_says_how_close_it_comes_to_networks_it_never_saw(tiny_table, tm
     text = run("count", next(iter(table.networks)), "--latency-table",
                str(tiny_table)).stdout
     assert f"came out a median {100 * h.median_error:.1f}% from their measured times" in text
+
+
+def test_a_recalibration_times_the_networks_again_and_keeps_the_blocks(tiny_table, tmp_path):
+    """A table whose networks were timed while the machine ran 3x slower predicts 3x
+    too slow; ``--recalibrate`` times them all again and refits the calibration to them,
+    its blocks untouched, its self-check redone on the new timings."""
+    from mbnas.arch.encoding import decode
+    from mbnas.latency.table import Entry, Table
+
+    table = load_table(tiny_table)
+    slow = {t: Entry(*(3 * v for v in (e.median_ms, e.q1_ms, e.q3_ms)), e.runs)
+            for t, e in table.networks.items()}
+    path = tmp_path / "slow.json"
+    Table(table.meta, table.entries, networks=slow).save(path)
+    before = load_table(path)
+    archs = [decode(t) for t in before.networks]
+    result = run("latency", "build", "--recalibrate", "--out", str(path))
+    assert result.returncode == 0, result.stderr
+    assert (f"recalibrating: timing the table's {len(before.networks)} network(s) end to "
+            "end again") in result.stderr
+    assert re.search(r"recalibrated in .*: the networks ran a median -[0-9.]+% against "
+                     r"their last timing; calibration x", result.stderr)
+    after = load_table(path)
+    assert after.entries == before.entries and set(after.networks) == set(before.networks)
+    assert all(after.networks[t] != e for t, e in before.networks.items())  # timed again
+    assert after.meta.recalibrated and not before.meta.recalibrated
+    ratio = sorted(after.predict(a) / before.predict(a) for a in archs)[len(archs) // 2]
+    assert ratio < 0.6  # the 3x is gone (a third, give or take the machine's noise)
+    stored = json.loads(path.read_text())["holdout"]  # the self-check, on the new timings
+    fresh = Table(after.meta, after.entries, networks=after.networks).holdout()
+    assert stored == fresh.to_json()
+
+    # Nothing to recalibrate: one line, and the file is left as it was.
+    missing = tmp_path / "missing.json"
+    assert_usage_error(run("latency", "build", "--recalibrate", "--out", str(missing)),
+                       "--recalibrate", "does not exist", "build it first")
+    assert not missing.exists()
+    bare = tmp_path / "bare.json"
+    Table(table.meta, table.entries).save(bare)
+    saved = bare.read_bytes()
+    assert_usage_error(run("latency", "build", "--recalibrate", "--out", str(bare)),
+                       "--recalibrate", "timed no network end to end")
+    assert bare.read_bytes() == saved
 
 
 @pytest.mark.slow

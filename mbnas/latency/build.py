@@ -4,6 +4,7 @@ table, save after each chunk (a killed build resumes where it stopped)."""
 from __future__ import annotations
 
 import random
+import statistics
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -71,7 +72,9 @@ CANARY = "mobilenet_v2"
 
 
 # Parts are timed in chunks of this many (networks: a quarter of it), each chunk in
-# interleaved rounds, then saved: a killed build loses one chunk at most.
+# interleaved rounds, then saved: a killed build loses one chunk at most.  A bigger chunk
+# (``--chunk``) spreads each part's rounds over more of the build, so that parts timed
+# far apart in it meet the same moments of a machine whose speed moves by minutes.
 CHUNK = 40
 
 
@@ -79,6 +82,7 @@ def build_table(archs: Iterable[Arch], out: str | Path, *, runtime: str, threads
                 batch: int, resolution: int, warmup: int = 10, repeats: int | None = None,
                 min_seconds: float | None = None, rounds: int | None = None,
                 networks: bool = True, method: str = "isolated", canary: bool = False,
+                recalibrate: bool = False, chunk: int = CHUNK,
                 log: Callable[[str], None] = print) -> Table:
     """Time every part ``archs`` need that ``out`` lacks (in interleaved rounds), and,
     with ``networks``, each of ``archs`` end to end (what calibrates the sum of parts:
@@ -88,18 +92,26 @@ def build_table(archs: Iterable[Arch], out: str | Path, *, runtime: str, threads
     every entry at the speed it ran at in the table's first build
     (:class:`mbnas.latency.measure.Canary`).  ``repeats``, ``min_seconds``, ``rounds``:
     the protocol (mbnas.latency.table.ROUNDS); not given, a table's own, else the
-    default; a table grows only by the protocol it was measured by."""
+    default; a table grows only by the protocol it was measured by.  ``recalibrate``:
+    then time every network the table held end to end again, all in the same rounds, and
+    keep those figures (:func:`recalibrate_networks`).  ``chunk``: parts timed in the
+    same rounds and saved together (:data:`CHUNK`)."""
     from mbnas.latency.measure import Timer
 
     if method not in METHODS:
         raise MbnasError(f"--method: {method!r} is not allowed; choose one of "
                          f"{', '.join(METHODS)}")
+    if chunk < 4:
+        raise MbnasError(f"--chunk: {chunk} is too few; give at least 4 parts timed in the "
+                         f"same rounds (default {CHUNK})")
     if runtime == "cuda" and method == "context":
         raise MbnasError("--method context splits a run by clocks read on the CPU, which on "
                          "CUDA would time kernel launches, not kernels; build a cuda table "
                          "with --method isolated")
     out = Path(out)
     stored = load_table(out) if out.exists() else None
+    if recalibrate:
+        _check_recalibrate(stored, out)
     if stored is not None:  # the protocol it was measured by, unless another is asked for
         m = stored.meta
         rounds, repeats = rounds or m.rounds, repeats or m.repeats
@@ -117,15 +129,17 @@ def build_table(archs: Iterable[Arch], out: str | Path, *, runtime: str, threads
     else:
         table = Table(meta, {}, out)
     archs = list(archs)
+    held = list(table.networks)  # what a recalibration times again
     for arch in archs:
         if arch.resolution != resolution:
             raise MbnasError(f"an architecture is at {arch.resolution} px, the table at "
                              f"{resolution}; give --resolution {arch.resolution} or the "
                              "architectures at the table's")
     if method == "context":
-        jobs, what = _context_jobs(table, archs, networks), "network(s) timed in context"
+        jobs = _context_jobs(table, archs, networks, chunk)
+        what = "network(s) timed in context"
     else:
-        jobs, what = _isolated_jobs(table, archs, batch, networks), "part(s) timed alone"
+        jobs, what = _isolated_jobs(table, archs, batch, networks, chunk), "part(s) timed alone"
     have = len(table.entries)
     todo = sum(len(chunk) for kind, chunk in jobs if kind == "part")
     whole = sum(len(chunk) for kind, chunk in jobs if kind != "part")
@@ -141,14 +155,27 @@ def build_table(archs: Iterable[Arch], out: str | Path, *, runtime: str, threads
             f"{repeats} timed calls each)")
     start = time.monotonic()
     total, done = todo + whole, 0
-    for kind, chunk in jobs:
+
+    def rounds_done(size: int, what: str):
+        """A bigger chunk's progress, round by round (a default one logs when done)."""
+        if chunk <= CHUNK:
+            return None
+        begun = time.monotonic()
+
+        def report(r: int) -> None:
+            elapsed = time.monotonic() - begun
+            log(f"  round {r}/{rounds} of {size} {what}; {duration(elapsed)} elapsed, "
+                f"~{duration(elapsed / r * (rounds - r))} left in this chunk")
+        return report
+
+    for kind, items in jobs:
         if kind == "part":
-            entries = timer.time_all({k: (p.module, p.shape) for k, p in chunk},
-                                     rounds=rounds)
+            entries = timer.time_all({k: (p.module, p.shape) for k, p in items},
+                                     rounds=rounds, progress=rounds_done(len(items), "part(s)"))
             table.entries.update(entries)
             label = "part(s) timed alone"
         elif kind == "context":
-            measured = timer.time_in_context(dict(chunk), batch, rounds=rounds)
+            measured = timer.time_in_context(dict(items), batch, rounds=rounds)
             entries = {}
             for parts_of in measured.values():  # a part met before keeps its first entry
                 for key, entry in parts_of.items():
@@ -156,21 +183,24 @@ def build_table(archs: Iterable[Arch], out: str | Path, *, runtime: str, threads
                         entries[key] = entry
             table.entries.update(entries)
             if networks:
-                table.networks.update(timer.time_networks(dict(chunk), batch, rounds=rounds))
+                table.networks.update(timer.time_networks(dict(items), batch, rounds=rounds))
             label = what
         else:
-            entries = timer.time_networks(dict(chunk), batch, rounds=rounds)
+            entries = timer.time_networks(dict(items), batch, rounds=rounds,
+                                          progress=rounds_done(len(items), "network(s)"))
             table.networks.update(entries)
             label = "network(s) timed end to end"
         table.meta = replace(table.meta, canary_ms=timer.canary_ms or 0.0)
         table.save(out)
-        done += len(chunk)
+        done += len(items)
         elapsed = time.monotonic() - start
         left = elapsed / done * (total - done)
         noisy = sum(e.noisy for e in entries.values())
         flag = f", {noisy} NOISY (rounds more than 10% apart)" if noisy else ""
-        log(f"[{done}/{total}] {len(chunk)} {label}{flag}; "
+        log(f"[{done}/{total}] {len(items)} {label}{flag}; "
             f"{duration(elapsed)} elapsed, ~{duration(left)} left")
+    if recalibrate:
+        recalibrate_networks(table, timer, held, batch=batch, rounds=rounds, log=log)
     if not jobs:
         if canary and not table.meta.canary_ms:  # nothing to time, but the reference
             timer.canary(batch).read()
@@ -187,7 +217,50 @@ def build_table(archs: Iterable[Arch], out: str | Path, *, runtime: str, threads
     return table
 
 
-def _context_jobs(table: Table, archs: list[Arch], networks: bool) -> list[tuple]:
+def _check_recalibrate(stored: Table | None, out: Path) -> None:
+    """A recalibration needs a table that timed networks end to end."""
+    if stored is None:
+        raise MbnasError(f"--recalibrate: latency table {out} does not exist; build it first "
+                         "(mbnas latency build ARCH... or --space FILE --out TABLE)")
+    if not stored.networks:
+        raise MbnasError(f"--recalibrate: latency table {out} timed no network end to end, "
+                         "so it has no calibration to refresh; add networks to it (mbnas "
+                         "latency build ARCH... --out TABLE)")
+
+
+def recalibrate_networks(table: Table, timer, texts: list[str], *, batch: int, rounds: int,
+                         log: Callable[[str], None] = print) -> None:
+    """Time the networks ``texts`` (encodings of ``table``'s) end to end again, all in the
+    same interleaved rounds, and keep those figures: what the table's calibration is
+    fitted to (:meth:`Table.calibration`) follows the device's speed now, its blocks stay
+    as measured.  On a shared machine whose speed moves by minutes, most of the shift
+    between two timings of the same networks is one factor common to them all
+    (docs/latency.md), which the calibration's scale absorbs.  Saved once they are all
+    timed: a killed recalibration leaves the table as it was."""
+    from mbnas.arch.encoding import decode
+
+    old = table.calibration()
+    estimate = rounds * sum(max(timer.repeats * table.networks[t].median_ms / 1000,
+                                timer.min_seconds) for t in texts)
+    log(f"recalibrating: timing the table's {len(texts)} network(s) end to end again, in "
+        f"the same {rounds} interleaved rounds (~{duration(estimate)}); the table is saved "
+        "when all are timed")
+    start = time.monotonic()
+    timed = timer.time_networks({t: decode(t) for t in texts}, batch, rounds=rounds)
+    shift = statistics.median(timed[t].ms(table.meta.statistic)
+                              / table.networks[t].ms(table.meta.statistic) for t in texts)
+    table.retimed(timed)
+    table.meta = replace(table.meta, recalibrated=time.strftime("%Y-%m-%d %H:%M:%S"))
+    table.save()
+    noisy = sum(e.noisy for e in timed.values())
+    log(f"recalibrated in {duration(time.monotonic() - start)}: the networks ran a median "
+        f"{100 * (shift - 1):+.1f}% against their last timing"
+        + (f" ({noisy} NOISY: rounds more than 10% apart)" if noisy else "")
+        + f"; calibration {old.describe()} -> {table.calibration().describe()}")
+
+
+def _context_jobs(table: Table, archs: list[Arch], networks: bool,
+                  chunk: int = CHUNK) -> list[tuple]:
     """Chunks of the networks to run whole: those that need a part the table lacks, and,
     with ``networks``, those not yet timed end to end."""
     from mbnas.arch.encoding import encode
@@ -200,11 +273,12 @@ def _context_jobs(table: Table, archs: list[Arch], networks: bool) -> list[tuple
         if lacks or (networks and text not in table.networks):
             todo.setdefault(text, arch)
     items = list(todo.items())
-    step = CHUNK // 4
+    step = chunk // 4
     return [("context", items[i:i + step]) for i in range(0, len(items), step)]
 
 
-def _isolated_jobs(table: Table, archs: list[Arch], batch: int, networks: bool) -> list:
+def _isolated_jobs(table: Table, archs: list[Arch], batch: int, networks: bool,
+                   chunk: int = CHUNK) -> list:
     """Chunks of the parts ``archs`` need that the table lacks, each timed alone, then of
     the networks to time end to end."""
     from mbnas.arch.encoding import encode
@@ -217,6 +291,6 @@ def _isolated_jobs(table: Table, archs: list[Arch], batch: int, networks: bool) 
                 todo.setdefault(part.key, part)
     whole = ({encode(a): a for a in archs if encode(a) not in table.networks}
              if networks else {})
-    jobs = [("part", list(todo.items())[i:i + CHUNK]) for i in range(0, len(todo), CHUNK)]
-    return jobs + [("network", list(whole.items())[i:i + CHUNK // 4])
-                   for i in range(0, len(whole), CHUNK // 4)]
+    jobs = [("part", list(todo.items())[i:i + chunk]) for i in range(0, len(todo), chunk)]
+    return jobs + [("network", list(whole.items())[i:i + chunk // 4])
+                   for i in range(0, len(whole), chunk // 4)]

@@ -227,8 +227,8 @@ class Canary:
 
 
 def timed_rounds(calls: dict[str, Callable[[], object]], *, rounds: int, warmup: int,
-                 repeats: int, min_seconds: float = 0.0,
-                 canary: Canary | None = None) -> dict[str, Entry]:
+                 repeats: int, min_seconds: float = 0.0, canary: Canary | None = None,
+                 progress: Callable[[int], None] | None = None) -> dict[str, Entry]:
     """Each call timed in ``rounds`` interleaved rounds (every call once per round, in
     turn): its entry is the median and quartiles of its rounds' medians (the spread
     between moments, which is what makes a figure untrustworthy on a shared machine).
@@ -253,6 +253,8 @@ def timed_rounds(calls: dict[str, Callable[[], object]], *, rounds: int, warmup:
             for key, _ in group:
                 speeds[key].append((before + after) / 2)
             before = after
+        if progress is not None:
+            progress(r + 1)  # rounds done
     if canary is None:
         return {key: _entry(values, runs[key]) for key, values in medians.items()}
     reference = canary.settle()
@@ -449,29 +451,32 @@ class Timer:
         return self._session_call(module, x)
 
     def time_all(self, items: dict[str, tuple[nn.Module, tuple[int, ...]]], *,
-                 rounds: int | None = None) -> dict[str, Entry]:
+                 rounds: int | None = None,
+                 progress: Callable[[int], None] | None = None) -> dict[str, Entry]:
         """Every ``key: (module, input shape)`` in ``rounds`` interleaved rounds (by
-        default the timer's)."""
+        default the timer's); ``progress`` is told each round done."""
         calls = {key: self.prepare(module, shape) for key, (module, shape) in items.items()}
         batch = next(iter(items.values()))[1][0] if items else 1
         canary = self.canary(batch)
         with pinned(self.threads):
             return timed_rounds(calls, rounds=rounds or self.rounds, warmup=self.warmup,
                                 repeats=self.repeats, min_seconds=self.min_seconds,
-                                canary=canary)
+                                canary=canary, progress=progress)
 
     def time_network(self, arch: Arch, batch: int, *, rounds: int | None = None) -> Entry:
         """End to end: the whole network, as a deployment runs it."""
         return self.time_networks({"net": arch}, batch, rounds=rounds)["net"]
 
     def time_networks(self, archs: dict[str, Arch], batch: int, *,
-                      rounds: int | None = None) -> dict[str, Entry]:
+                      rounds: int | None = None,
+                      progress: Callable[[int], None] | None = None) -> dict[str, Entry]:
         """Whole networks end to end, in interleaved rounds."""
         from mbnas.nn.network import build
 
         return self.time_all({key: (build(arch), (batch, 3, arch.resolution,
                                                   arch.resolution))
-                              for key, arch in archs.items()}, rounds=rounds)
+                              for key, arch in archs.items()}, rounds=rounds,
+                             progress=progress)
 
     def time_in_context(self, archs: dict[str, Arch], batch: int, *,
                         rounds: int | None = None) -> dict[str, dict[str, Entry]]:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -135,6 +136,9 @@ class Meta:
     rounds: int = 5
     repeats: int = 20
     min_seconds: float = 0.05
+    # When its networks were last timed end to end again (``mbnas latency build
+    # --recalibrate``; "": as built).
+    recalibrated: str = ""
 
 
 class Part(NamedTuple):
@@ -401,6 +405,13 @@ class Table:
         at_smallest = calibration.apply(*smallest[:3]) + calibration.offset
         self._calibration_floor = (float(smallest[0]), at_smallest / float(smallest[0]))
         return calibration
+
+    def retimed(self, networks: Mapping[str, Entry]) -> None:
+        """Keep new end-to-end timings of networks (a recalibration): the calibration and
+        the self-check are refitted to them."""
+        self.networks.update(networks)
+        self._calibration = (-1, None)
+        self.stored_holdout = None
 
     def breakdown(self, arch: Arch) -> list[Part]:
         """Each part's ms, less the per-call cost, then the call, all calibrated
