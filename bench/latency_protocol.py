@@ -56,16 +56,14 @@ def stat(name: str, medians: list[float]) -> float:
 
 
 def round_medians(calls: dict, rounds: int, repeats: int, warmup: int) -> dict[str, list]:
-    """Every call timed in ``rounds`` interleaved rounds of ``repeats`` calls, as
-    mbnas.latency.measure.timed_rounds times them: each round's median, per call."""
-    from mbnas.latency.measure import _times
+    """Every call timed in ``rounds`` interleaved rounds of ``repeats`` calls by
+    mbnas.latency.measure.timed_rounds: each round's median, per call (the rounds it
+    keeps as they end)."""
+    from mbnas.latency.measure import Rounds, timed_rounds
 
-    out: dict[str, list[float]] = {key: [] for key in calls}
-    for r in range(rounds):
-        for key, call in calls.items():
-            times = _times(call, warmup=warmup if r == 0 else 2, repeats=repeats)
-            out[key].append(statistics.median(times))
-    return out
+    state = Rounds.start(calls)
+    timed_rounds(calls, rounds=rounds, warmup=warmup, repeats=repeats, resume=state)
+    return state.medians
 
 
 def parse_protocols(text: str) -> tuple[tuple[int, int, bool], ...]:

@@ -16,7 +16,7 @@ from mbnas.arch.encoding import encode
 from mbnas.arch.seeds import parse_arch
 from mbnas.costs import metric
 from mbnas.errors import MbnasError
-from mbnas.latency.build import build_table
+from mbnas.latency.build import build_table, rounds_path
 from mbnas.latency.metric import parse_ms, use_table
 from mbnas.latency.table import CALL, Calibration, keys, load_table
 
@@ -122,6 +122,52 @@ def test_a_bigger_chunk_times_every_part_in_the_same_rounds_and_says_how_far_it_
     assert_usage_error(run("latency", "build", "mobilenet_v2", "--chunk", "2", "--out",
                            str(out)), "--chunk", "at least 4")
     assert not out.exists()
+
+
+def test_a_killed_build_goes_on_from_the_last_round_it_finished(tmp_path):
+    """Ctrl-C in the middle of a chunk: the rounds it finished are kept beside the table
+    (TABLE.rounds), the next build times only the rest, and every entry holds the calls of
+    all its rounds, those of both processes.  Kept rounds of another chunk are set aside
+    in one line."""
+    out = tmp_path / "t.json"
+    kept = rounds_path(out)
+
+    def build(lines: list[str], stop_at: str = ""):
+        def log(line: str) -> None:
+            lines.append(line)
+            if stop_at and line.startswith(stop_at):
+                raise KeyboardInterrupt
+        return build_table([SMALL], out, runtime="torch", threads=1, batch=1,
+                           resolution=32, chunk=1000, log=log, **QUICK)
+
+    with pytest.raises(KeyboardInterrupt):
+        build([], "  round 3/5 of")
+    assert kept.exists() and not out.exists()  # the parts' chunk is not in a table yet
+    second: list[str] = []
+    with pytest.raises(KeyboardInterrupt):
+        build(second, "  round 2/5 of 1 network(s)")
+    assert any(line.startswith("resuming ") and " part(s) from round 4/5: the first 3 "
+               in line for line in second)
+    rounds = [line.split(" of ")[0] for line in second
+              if line.startswith("  round ") and "part(s)" in line]
+    assert rounds == ["  round 4/5", "  round 5/5"]  # only the rounds the first lacked
+    assert out.exists() and kept.exists()  # the parts are in the table, a network is not
+    third: list[str] = []
+    table = build(third)
+    assert any(line.startswith("resuming 1 network(s) from round 3/5") for line in third)
+    assert not kept.exists()
+    need = {k for _, k in keys(SMALL)} | {CALL}
+    assert set(table.entries) == need and len(table.networks) == 1
+    every = [*table.entries.values(), *table.networks.values()]
+    assert all(e.runs == QUICK["rounds"] * QUICK["repeats"] for e in every)
+
+    other = tmp_path / "u.json"
+    rounds_path(other).write_text('{"format": 1, "kind": "part", "rounds": {}}\n')
+    lines = []
+    build_table([SMALL], other, runtime="torch", threads=1, batch=1, resolution=32,
+                chunk=1000, log=lines.append, **QUICK)
+    assert sum(line.startswith("  not resuming from") for line in lines) == 1
+    assert not rounds_path(other).exists() and set(load_table(other).entries) == need
 
 
 def test_an_onnx_runtime_table(tmp_path):

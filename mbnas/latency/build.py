@@ -1,18 +1,22 @@
 """``mbnas latency build``: measure every part a list of networks needs, add it to a
-table, save after each chunk (a killed build resumes where it stopped)."""
+table, save after each chunk, and keep the chunk's rounds beside the table after each
+round (``TABLE.rounds``): a killed build resumes from the last round it finished."""
 
 from __future__ import annotations
 
+import json
 import random
 import statistics
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mbnas.arch.seeds import parse_arch
 from mbnas.arch.spec import Arch
 from mbnas.errors import MbnasError
+from mbnas.files import write_json
 from mbnas.latency.table import (
     CALL,
     METHODS,
@@ -24,6 +28,9 @@ from mbnas.latency.table import (
     load_table,
 )
 from mbnas.units import duration
+
+if TYPE_CHECKING:
+    from mbnas.latency.measure import Rounds
 
 
 def space_members(space, count: int, *, seed: int, resolution: int | None,
@@ -49,11 +56,16 @@ def probes(*, resolution: int, num_classes: int) -> list[Arch]:
             for name, width in PROBES]
 
 
+# What a table's entries must share to be priced together (the device, the runtime and
+# the protocol): a table grows, and a killed chunk resumes, only with these the same.
+SAME = ("runtime", "runtime_version", "threads", "batch", "resolution", "cpu", "method",
+        "canary", "rounds", "repeats", "min_seconds")
+
+
 def check_meta(table: Table, meta: Meta) -> None:
     """A table grows only with entries measured the same way."""
     stored = table.meta
-    for field in ("runtime", "runtime_version", "threads", "batch", "resolution", "cpu",
-                  "method", "canary", "rounds", "repeats", "min_seconds"):
+    for field in SAME:
         if field == "canary" and stored.canary != meta.canary:
             held = "with" if stored.canary else "without"
             other = "without" if stored.canary else "with"
@@ -72,7 +84,8 @@ CANARY = "mobilenet_v2"
 
 
 # Parts are timed in chunks of this many (networks: a quarter of it), each chunk in
-# interleaved rounds, then saved: a killed build loses one chunk at most.  A bigger chunk
+# interleaved rounds, then saved; its rounds are kept as they end (rounds_path), so that
+# a killed build loses one round at most.  A bigger chunk
 # (``--chunk``) spreads each part's rounds over more of the build, so that parts timed
 # far apart in it meet the same moments of a machine whose speed moves by minutes.
 CHUNK = 40
@@ -86,7 +99,9 @@ def build_table(archs: Iterable[Arch], out: str | Path, *, runtime: str, threads
                 log: Callable[[str], None] = print) -> Table:
     """Time every part ``archs`` need that ``out`` lacks (in interleaved rounds), and,
     with ``networks``, each of ``archs`` end to end (what calibrates the sum of parts:
-    :meth:`Table.calibration`); save after every chunk.  ``method`` (see
+    :meth:`Table.calibration`); save after every chunk, and the chunk's rounds after
+    every round (:func:`rounds_path`: a killed build goes on from the last round it
+    finished; ``context`` from its last chunk).  ``method`` (see
     :mod:`mbnas.latency.table`): ``context`` times the parts inside ``archs`` run whole,
     ``isolated`` each part alone.  ``canary``: time MobileNetV2 beside the parts and hold
     every entry at the speed it ran at in the table's first build
@@ -96,7 +111,7 @@ def build_table(archs: Iterable[Arch], out: str | Path, *, runtime: str, threads
     then time every network the table held end to end again, all in the same rounds, and
     keep those figures (:func:`recalibrate_networks`).  ``chunk``: parts timed in the
     same rounds and saved together (:data:`CHUNK`)."""
-    from mbnas.latency.measure import Timer
+    from mbnas.latency.measure import Rounds, Timer
 
     if method not in METHODS:
         raise MbnasError(f"--method: {method!r} is not allowed; choose one of "
@@ -155,23 +170,40 @@ def build_table(archs: Iterable[Arch], out: str | Path, *, runtime: str, threads
             f"{repeats} timed calls each)")
     start = time.monotonic()
     total, done = todo + whole, 0
+    kept = rounds_path(out)
 
-    def rounds_done(size: int, what: str):
+    def rounds_done(size: int, what: str, state: Rounds | None):
         """A bigger chunk's progress, round by round (a default one logs when done)."""
         if chunk <= CHUNK:
             return None
-        begun = time.monotonic()
+        begun, first = time.monotonic(), state.done if state else 0
 
         def report(r: int) -> None:
             elapsed = time.monotonic() - begun
+            left = elapsed / (r - first) * (rounds - r)
             log(f"  round {r}/{rounds} of {size} {what}; {duration(elapsed)} elapsed, "
-                f"~{duration(elapsed / r * (rounds - r))} left in this chunk")
+                f"~{duration(left)} left in this chunk")
         return report
+
+    def resumed(kind: str, items: list, what: str) -> Rounds | None:
+        state = _kept_rounds(kept, kind, [k for k, _ in items], meta, log)
+        if state is not None:
+            log(f"resuming {len(items)} {what} from round {state.done + 1}/{rounds}: the "
+                f"first {state.done} were kept in {kept}")
+        return state
+
+    def keep(kind: str):
+        return lambda state: write_json(kept, {"format": Rounds.FORMAT, "kind": kind,
+                                               "protocol": _protocol(meta),
+                                               "rounds": state.to_json()})
 
     for kind, items in jobs:
         if kind == "part":
+            state = resumed(kind, items, "part(s)")
             entries = timer.time_all({k: (p.module, p.shape) for k, p in items},
-                                     rounds=rounds, progress=rounds_done(len(items), "part(s)"))
+                                     rounds=rounds,
+                                     progress=rounds_done(len(items), "part(s)", state),
+                                     resume=state, checkpoint=keep(kind))
             table.entries.update(entries)
             label = "part(s) timed alone"
         elif kind == "context":
@@ -186,12 +218,16 @@ def build_table(archs: Iterable[Arch], out: str | Path, *, runtime: str, threads
                 table.networks.update(timer.time_networks(dict(items), batch, rounds=rounds))
             label = what
         else:
+            state = resumed(kind, items, "network(s)")
             entries = timer.time_networks(dict(items), batch, rounds=rounds,
-                                          progress=rounds_done(len(items), "network(s)"))
+                                          progress=rounds_done(len(items), "network(s)",
+                                                               state),
+                                          resume=state, checkpoint=keep(kind))
             table.networks.update(entries)
             label = "network(s) timed end to end"
         table.meta = replace(table.meta, canary_ms=timer.canary_ms or 0.0)
         table.save(out)
+        kept.unlink(missing_ok=True)  # its rounds are in the table now
         done += len(items)
         elapsed = time.monotonic() - start
         left = elapsed / done * (total - done)
@@ -207,6 +243,7 @@ def build_table(archs: Iterable[Arch], out: str | Path, *, runtime: str, threads
             table.meta = replace(table.meta, canary_ms=timer.canary(batch).settle())
     holdout = table.holdout()  # how close it comes to networks it never saw, kept in it
     table.save(out)
+    kept.unlink(missing_ok=True)
     if holdout is not None:
         log(f"how close its predictions come: {holdout.describe()}")
     noisy = [k for k, e in table.entries.items() if e.noisy]
@@ -215,6 +252,41 @@ def build_table(archs: Iterable[Arch], out: str | Path, *, runtime: str, threads
             "medians more than 10% apart): the machine was busy or its clock moved; rebuild "
             "them on an idle machine (delete the table, or build to another --out)")
     return table
+
+
+def rounds_path(out: str | Path) -> Path:
+    """Where a build of the table ``out`` keeps the rounds of the chunk it is timing,
+    after each round (deleted once the chunk is in the table)."""
+    out = Path(out)
+    return out.with_name(out.name + ".rounds")
+
+
+def _protocol(meta: Meta) -> dict:
+    return {f: getattr(meta, f) for f in SAME}
+
+
+def _kept_rounds(path: Path, kind: str, keys: list[str], meta: Meta,
+                 log: Callable[[str], None]) -> Rounds | None:
+    """The rounds a killed build kept in ``path`` of this very chunk (the same parts or
+    networks, measured the same way), or None: then the chunk is timed from its first
+    round, and a file of another chunk is said to be set aside."""
+    from mbnas.latency.measure import Rounds
+
+    if not path.exists():
+        return None
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        same = (raw.get("format") == Rounds.FORMAT and raw.get("kind") == kind
+                and raw.get("protocol") == _protocol(meta))
+        state = Rounds.from_json(raw.get("rounds"), keys) if same else None
+    except (OSError, ValueError, AttributeError):
+        state = None
+    if state is None or not 0 < state.done <= meta.rounds:
+        log(f"  not resuming from {path}: it holds the rounds of other {kind}s or another "
+            "protocol, or does not read as rounds; timing this chunk from its first round "
+            "(the file is replaced)")
+        return None
+    return state
 
 
 def _check_recalibrate(stored: Table | None, out: Path) -> None:

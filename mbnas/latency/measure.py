@@ -15,6 +15,7 @@ from __future__ import annotations
 import ctypes
 import io
 import json
+import math
 import os
 import platform
 import re
@@ -23,7 +24,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import torch
@@ -226,26 +227,77 @@ class Canary:
         return self.reference_ms
 
 
+@dataclass
+class Rounds:
+    """The rounds of one :func:`timed_rounds` done so far: each call's round medians, the
+    canary's speed around each (1.0 without one), its timed calls, and the canary's
+    readings; what a killed build resumes from (:data:`Rounds.FORMAT` on disk)."""
+
+    medians: dict[str, list[float]]
+    speeds: dict[str, list[float]]
+    runs: dict[str, int]
+    readings: list[float] = field(default_factory=list)
+
+    FORMAT = 1
+
+    @classmethod
+    def start(cls, keys) -> Rounds:
+        keys = list(keys)
+        return cls({k: [] for k in keys}, {k: [] for k in keys}, dict.fromkeys(keys, 0))
+
+    @property
+    def done(self) -> int:
+        return min((len(v) for v in self.medians.values()), default=0)
+
+    def to_json(self) -> dict:
+        return {"medians": self.medians, "speeds": self.speeds, "runs": self.runs,
+                "readings": self.readings}
+
+    @classmethod
+    def from_json(cls, raw, keys) -> Rounds | None:
+        """The rounds stored as ``raw`` for the calls ``keys``, or None where they are of
+        other calls or do not read as rounds (the chunk is timed afresh)."""
+        try:
+            r = cls(raw["medians"], raw["speeds"], raw["runs"], raw["readings"])
+            keys = set(keys)
+            numbers = [*r.readings, *(v for d in (r.medians, r.speeds) for vs in d.values()
+                                      for v in vs)]
+            ok = (set(r.medians) == set(r.speeds) == set(r.runs) == keys
+                  and len({len(v) for v in (*r.medians.values(), *r.speeds.values())}) <= 1
+                  and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                          and math.isfinite(v) and v > 0 for v in numbers)
+                  and all(isinstance(n, int) and n >= 0 for n in r.runs.values()))
+        except (KeyError, TypeError, AttributeError):
+            return None
+        return r if ok else None
+
+
 def timed_rounds(calls: dict[str, Callable[[], object]], *, rounds: int, warmup: int,
                  repeats: int, min_seconds: float = 0.0, canary: Canary | None = None,
-                 progress: Callable[[int], None] | None = None) -> dict[str, Entry]:
+                 progress: Callable[[int], None] | None = None,
+                 resume: Rounds | None = None,
+                 checkpoint: Callable[[Rounds], None] | None = None) -> dict[str, Entry]:
     """Each call timed in ``rounds`` interleaved rounds (every call once per round, in
     turn): its entry is the median and quartiles of its rounds' medians (the spread
     between moments, which is what makes a figure untrustworthy on a shared machine).
     Warm-up calls precede the first round only; later rounds take two.  With a
     ``canary``, it is read before each round and after every :data:`CANARY_EVERY` calls,
-    and each round's median is held at the canary's reference speed."""
-    medians: dict[str, list[float]] = {key: [] for key in calls}
-    speeds: dict[str, list[float]] = {key: [] for key in calls}  # the canary around each
-    runs = dict.fromkeys(calls, 0)
+    and each round's median is held at the canary's reference speed.  ``checkpoint`` is
+    given the rounds done after each round; ``resume``: such rounds of these calls, which
+    the timing goes on from (its first round warmed up as a first round is)."""
+    state = resume if resume is not None else Rounds.start(calls)
+    medians, speeds, runs = state.medians, state.speeds, state.runs
+    if canary is not None and resume is not None:
+        canary.readings[:0] = resume.readings  # what its reference is the median of
     items = list(calls.items())
     step = CANARY_EVERY if canary else max(1, len(items))
-    for r in range(rounds):
+    first = state.done
+    for r in range(first, rounds):
         before = canary.read() if canary else 1.0
         for start in range(0, len(items), step):
             group = items[start:start + step]
             for key, call in group:
-                times = _times(call, warmup=warmup if r == 0 else 2, repeats=repeats,
+                times = _times(call, warmup=warmup if r == first else 2, repeats=repeats,
                                min_seconds=min_seconds)
                 medians[key].append(statistics.median(times))
                 runs[key] += len(times)
@@ -253,6 +305,10 @@ def timed_rounds(calls: dict[str, Callable[[], object]], *, rounds: int, warmup:
             for key, _ in group:
                 speeds[key].append((before + after) / 2)
             before = after
+        if checkpoint is not None:
+            if canary is not None:
+                state.readings = list(canary.readings)
+            checkpoint(state)
         if progress is not None:
             progress(r + 1)  # rounds done
     if canary is None:
@@ -452,16 +508,20 @@ class Timer:
 
     def time_all(self, items: dict[str, tuple[nn.Module, tuple[int, ...]]], *,
                  rounds: int | None = None,
-                 progress: Callable[[int], None] | None = None) -> dict[str, Entry]:
+                 progress: Callable[[int], None] | None = None,
+                 resume: Rounds | None = None,
+                 checkpoint: Callable[[Rounds], None] | None = None) -> dict[str, Entry]:
         """Every ``key: (module, input shape)`` in ``rounds`` interleaved rounds (by
-        default the timer's); ``progress`` is told each round done."""
+        default the timer's); ``progress`` is told each round done; ``resume`` and
+        ``checkpoint``: see :func:`timed_rounds`."""
         calls = {key: self.prepare(module, shape) for key, (module, shape) in items.items()}
         batch = next(iter(items.values()))[1][0] if items else 1
         canary = self.canary(batch)
         with pinned(self.threads):
             return timed_rounds(calls, rounds=rounds or self.rounds, warmup=self.warmup,
                                 repeats=self.repeats, min_seconds=self.min_seconds,
-                                canary=canary, progress=progress)
+                                canary=canary, progress=progress, resume=resume,
+                                checkpoint=checkpoint)
 
     def time_network(self, arch: Arch, batch: int, *, rounds: int | None = None) -> Entry:
         """End to end: the whole network, as a deployment runs it."""
@@ -469,14 +529,17 @@ class Timer:
 
     def time_networks(self, archs: dict[str, Arch], batch: int, *,
                       rounds: int | None = None,
-                      progress: Callable[[int], None] | None = None) -> dict[str, Entry]:
-        """Whole networks end to end, in interleaved rounds."""
+                      progress: Callable[[int], None] | None = None,
+                      resume: Rounds | None = None,
+                      checkpoint: Callable[[Rounds], None] | None = None
+                      ) -> dict[str, Entry]:
+        """Whole networks end to end, in interleaved rounds (the rest: :meth:`time_all`)."""
         from mbnas.nn.network import build
 
         return self.time_all({key: (build(arch), (batch, 3, arch.resolution,
                                                   arch.resolution))
                               for key, arch in archs.items()}, rounds=rounds,
-                             progress=progress)
+                             progress=progress, resume=resume, checkpoint=checkpoint)
 
     def time_in_context(self, archs: dict[str, Arch], batch: int, *,
                         rounds: int | None = None) -> dict[str, dict[str, Entry]]:
