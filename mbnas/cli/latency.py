@@ -111,7 +111,8 @@ def add_parser(sub) -> None:
                    help=f"parts timed in the same interleaved rounds, and saved, together "
                         f"(default {CHUNK}; networks: a quarter): more spreads each part's "
                         "rounds over more of the build, for a machine whose speed moves by "
-                        "minutes; a killed build loses one chunk at most")
+                        "minutes; its rounds are kept as they end (TABLE.rounds), so a "
+                        "killed build goes on from the last one")
     b.add_argument("--recalibrate", action="store_true",
                    help="then time the table's networks end to end again, all in the same "
                         "rounds, and refit its calibration to them (its blocks stay): for a "
